@@ -1,0 +1,270 @@
+"""Bucketed series and daily summaries: what the aggregate API and the dashboards read.
+
+Day, week and month buckets read the daily rollups and take each day's resolved source (or the one
+source asked for). Sub-day buckets read the records of each day's winning source; additive metrics
+are split across buckets in proportion to time and merged across devices like the rollups.
+"""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from statistics import fmean
+from zoneinfo import ZoneInfo
+
+from django.db import connection
+from django.db.models import Avg, Count, DateTimeField, F, FloatField, Func, Max, Min, Q, Value
+
+from healthdata.metrics import METRICS, Metric
+from healthdata.models import DailyRollup, Record
+from healthdata.resolution import Resolved, candidate, choose, resolve
+from healthdata.rollups import Sample, merged_sum
+from preferences.order import all_orders
+
+DAY_BUCKETS = ("day", "week", "month")
+SUB_DAY_BUCKETS = {"5min": timedelta(minutes=5), "15min": timedelta(minutes=15), "hour": timedelta(hours=1)}
+BUCKETS = (*SUB_DAY_BUCKETS, *DAY_BUCKETS)
+MAX_BUCKETS = 2_000
+
+
+class TooManyBuckets(ValueError):
+    pass
+
+
+@dataclass
+class Bucket:
+    start: datetime | date
+    value: float
+    secondary_value: float | None
+    sources: list[str]
+    quality: int
+    count: int
+
+
+@dataclass
+class Series:
+    metric: Metric
+    bucket: str
+    timezone: str
+    buckets: list[Bucket] = field(default_factory=list)
+
+
+def aggregate(
+    user, metric: Metric, bucket: str, start: datetime, end: datetime, zone: ZoneInfo, source: str = ""
+) -> Series:
+    """`metric` over [start, end) in buckets of `bucket`, in time zone `zone`."""
+    if bucket in DAY_BUCKETS:
+        first, last = start.astimezone(zone).date(), (end - timedelta(microseconds=1)).astimezone(zone).date()
+        buckets = _by_days(bucket, metric, _daily(user, metric, first, last, source))
+        return Series(metric=metric, bucket=bucket, timezone=zone.key, buckets=buckets)
+    if (end - start) / SUB_DAY_BUCKETS[bucket] > MAX_BUCKETS:
+        raise TooManyBuckets(f"More than {MAX_BUCKETS} buckets; ask for a shorter range or a wider bucket.")
+    buckets = _sub_day(user, metric, SUB_DAY_BUCKETS[bucket], start, end, zone, source)
+    for item in buckets:
+        item.start = item.start.astimezone(zone)
+    return Series(metric=metric, bucket=bucket, timezone=zone.key, buckets=buckets)
+
+
+def _daily(user, metric: Metric, first: date, last: date, source: str) -> dict[date, Resolved]:
+    if not source:
+        return resolve(user, metric, first, last)
+    rollups = (
+        DailyRollup.objects.for_user(user).filter(metric=metric.code, source=source).on_days(first, last)
+    )
+    return {
+        rollup.local_date: Resolved(
+            metric.code,
+            rollup.local_date,
+            source,
+            rollup.value,
+            rollup.secondary_value,
+            rollup.quality,
+            "asked for",
+        )
+        for rollup in rollups.order_by("local_date")
+    }
+
+
+def _bucket_day(bucket: str, day: date) -> date:
+    if bucket == "week":
+        return day - timedelta(days=day.weekday())
+    if bucket == "month":
+        return day.replace(day=1)
+    return day
+
+
+def _by_days(bucket: str, metric: Metric, days: dict[date, Resolved]) -> list[Bucket]:
+    if bucket == "day":
+        return [_one_day(day, resolved) for day, resolved in days.items()]
+    grouped: dict[date, list[Resolved]] = defaultdict(list)
+    for day, resolved in days.items():
+        grouped[_bucket_day(bucket, day)].append(resolved)
+    return [_combine(metric, start, members) for start, members in sorted(grouped.items())]
+
+
+def _one_day(day: date, resolved: Resolved) -> Bucket:
+    secondary = resolved.secondary_value
+    return Bucket(
+        start=day,
+        value=round(resolved.value, 4),
+        secondary_value=None if secondary is None else round(secondary, 4),
+        sources=[resolved.source],
+        quality=resolved.quality,
+        count=1,
+    )
+
+
+def _combine(metric: Metric, start: date, members: list[Resolved]) -> Bucket:
+    values = [member.value for member in members]
+    secondaries = [member.secondary_value for member in members if member.secondary_value is not None]
+    return Bucket(
+        start=start,
+        value=round(_combined(metric.aggregation, values), 4),
+        secondary_value=round(fmean(secondaries), 4) if secondaries else None,
+        sources=sorted({member.source for member in members}),
+        quality=round(fmean(member.quality for member in members)),
+        count=len(members),
+    )
+
+
+def _combined(aggregation: str, values: list[float]) -> float:
+    if aggregation == "sum":
+        return sum(values)
+    if aggregation == "min":
+        return min(values)
+    if aggregation == "max":
+        return max(values)
+    if aggregation == "last":
+        return values[-1]
+    return fmean(values)
+
+
+def _sub_day(
+    user, metric: Metric, width: timedelta, start: datetime, end: datetime, zone: ZoneInfo, source: str
+) -> list[Bucket]:
+    records = Record.objects.for_user(user).filter(metric=metric.code, start__gte=start, start__lt=end)
+    records = records.filter(_winning_sources(user, metric, start, end, zone, source))
+    origin = datetime.combine(start.astimezone(zone).date(), time.min, tzinfo=zone)
+    if connection.vendor == "postgresql" and not metric.is_additive and metric.aggregation != "last":
+        return _binned_in_database(records, metric, width, origin)
+    return _binned_in_python(records, metric, width, origin)
+
+
+def _winning_sources(user, metric: Metric, start: datetime, end: datetime, zone: ZoneInfo, source: str) -> Q:
+    if source:
+        return Q(source=source)
+    first, last = (
+        start.astimezone(zone).date() - timedelta(days=1),
+        end.astimezone(zone).date() + timedelta(days=1),
+    )
+    days_by_source: dict[str, list[date]] = defaultdict(list)
+    for day, resolved in resolve(user, metric, first, last).items():
+        days_by_source[resolved.source].append(day)
+    condition = Q(pk__in=[])
+    for winner, days in days_by_source.items():
+        condition |= Q(source=winner, local_date__in=days)
+    return condition
+
+
+_DATABASE_AGGREGATES = {"mean": Avg, "min": Min, "max": Max}
+
+
+def _binned_in_database(records, metric: Metric, width: timedelta, origin: datetime) -> list[Bucket]:
+    # Bucket starts come back as epoch seconds: converting thousands of timestamps in Python costs
+    # more than the query itself.
+    binned = Func(Value(width), F("start"), Value(origin), function="date_bin", output_field=DateTimeField())
+    epoch = Func(binned, template="extract(epoch from %(expressions)s)", output_field=FloatField())
+    rows = (
+        records.annotate(bucket=epoch)
+        .values("bucket")
+        .annotate(
+            value=_DATABASE_AGGREGATES[metric.aggregation]("value"),
+            secondary=Avg("secondary_value"),
+            quality=Avg("quality"),
+            count=Count("id"),
+            first_source=Min("source"),
+            last_source=Max("source"),
+        )
+        .order_by("bucket")
+        .values_list("bucket", "value", "secondary", "quality", "count", "first_source", "last_source")
+    )
+    return [
+        Bucket(
+            start=datetime.fromtimestamp(float(bucket), UTC),
+            value=round(value, 4),
+            secondary_value=None if secondary is None else round(secondary, 4),
+            sources=sorted({first_source, last_source}),
+            quality=round(quality),
+            count=count,
+        )
+        for bucket, value, secondary, quality, count, first_source, last_source in rows
+    ]
+
+
+def _binned_in_python(records, metric: Metric, width: timedelta, origin: datetime) -> list[Bucket]:
+    step, zero = width.total_seconds(), origin.timestamp()
+    pieces: dict[int, list[tuple[Sample, str]]] = defaultdict(list)
+    fields = ("start", "end", "device", "value", "secondary_value", "quality", "source")
+    for start, end, device, value, secondary, quality, source in records.order_by("start").values_list(
+        *fields
+    ):
+        sample = Sample(start.timestamp(), end.timestamp(), device, value, secondary, quality)
+        for index, piece in _split(sample, zero, step, metric.is_additive):
+            pieces[index].append((piece, source))
+    return [
+        _python_bucket(metric, origin + width * index, members) for index, members in sorted(pieces.items())
+    ]
+
+
+def _split(sample: Sample, zero: float, step: float, is_additive: bool) -> list[tuple[int, Sample]]:
+    """The sample's share of each bucket it spans (amounts split by time; readings stay whole)."""
+    first = int((sample.start - zero) // step)
+    if not is_additive or sample.end <= sample.start:
+        return [(first, sample)]
+    last = int((sample.end - zero - 1e-9) // step)
+    if first == last:
+        return [(first, sample)]
+    shares = []
+    duration = sample.end - sample.start
+    for index in range(first, last + 1):
+        lower, upper = max(sample.start, zero + index * step), min(sample.end, zero + (index + 1) * step)
+        share = sample.value * (upper - lower) / duration
+        shares.append((index, Sample(lower, upper, sample.device, share, None, sample.quality)))
+    return shares
+
+
+def _python_bucket(metric: Metric, start: datetime, members: list[tuple[Sample, str]]) -> Bucket:
+    samples = [sample for sample, _ in members]
+    if metric.is_additive:
+        value = merged_sum(samples) if len({s.device for s in samples}) > 1 else sum(s.value for s in samples)
+    else:
+        value = _combined(metric.aggregation, [s.value for s in sorted(samples, key=lambda s: s.start)])
+    secondaries = [s.secondary_value for s in samples if s.secondary_value is not None]
+    return Bucket(
+        start=start.astimezone(UTC),
+        value=round(value, 4),
+        secondary_value=round(fmean(secondaries), 4) if secondaries else None,
+        sources=sorted({source for _, source in members}),
+        quality=round(fmean(s.quality for s in samples)),
+        count=len(samples),
+    )
+
+
+def daily_summary(user, day: date) -> dict[str, dict[str, Resolved]]:
+    """One local day's resolved value of every metric with data, by category."""
+    orders = all_orders(user)
+    candidates: dict[str, list] = defaultdict(list)
+    rollups = DailyRollup.objects.for_user(user).filter(local_date=day)
+    for rollup in rollups:
+        candidates[rollup.metric].append(rollup)
+    summary: dict[str, dict[str, Resolved]] = defaultdict(dict)
+    for code, rows in sorted(candidates.items()):
+        metric = METRICS.get(code)
+        if metric is None:
+            continue
+        order = orders[metric.category]
+        ranked = [
+            candidate(metric, order, r.source, r.value, r.secondary_value, r.coverage_minutes, r.quality)
+            for r in rows
+        ]
+        summary[metric.category][code] = choose(metric, day, ranked)
+    return dict(summary)

@@ -1,0 +1,1 @@
+"""The data API under /api/v1/: records, sessions, aggregates, summary, registry, sources, goals."""

@@ -1,0 +1,173 @@
+"""Which source wins, per metric and local day, and which sessions are the same sleep or workout.
+
+A day's winner is the highest-priority source (the user's order for the metric's category) whose
+completeness that day reaches COMPLETENESS_THRESHOLD; when none does, the source with the most
+complete data wins, ties going to priority. Every result names its candidates and the reason.
+The algorithm and worked examples are in docs/merging.md.
+"""
+
+from collections import defaultdict
+from dataclasses import asdict, dataclass
+from datetime import date, timedelta
+
+from healthdata.metrics import Metric
+from healthdata.models import DailyRollup, Session
+from healthdata.quality import completeness
+from preferences.order import source_order
+
+COMPLETENESS_THRESHOLD = 0.5  # half a day's expected hours (8 of 16 for steps)
+SESSION_OVERLAP = 0.5  # of the shorter session
+SESSION_DURATION_RATIO = 0.75  # shorter / longer
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    source: str
+    priority: int  # 1 = most preferred
+    value: float
+    secondary_value: float | None
+    coverage_minutes: int
+    completeness: float
+    quality: int
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    metric: str
+    day: date
+    source: str
+    value: float
+    secondary_value: float | None
+    quality: int
+    rule: str  # preferred | fallback | most_complete | asked_for
+    candidates: tuple[Candidate, ...] = ()
+
+    @property
+    def winner(self) -> Candidate | None:
+        return next((c for c in self.candidates if c.source == self.source), None)
+
+    @property
+    def reason(self) -> str:
+        """The rule that picked the winner, in a sentence (built only when shown)."""
+        winner = self.winner
+        share = f"{winner.completeness:.0%}" if winner else "unknown"
+        threshold = f"{COMPLETENESS_THRESHOLD:.0%}"
+        if self.rule == "preferred":
+            return f"{self.source} is the preferred source and its data is complete enough ({share})."
+        if self.rule == "fallback":
+            skipped = ", ".join(
+                f"{c.source} ({c.completeness:.0%})" for c in self.candidates if c.priority < winner.priority
+            )
+            return (
+                f"Preferred {skipped} below {threshold} completeness; "
+                f"{self.source} is the next source with enough data ({share})."
+            )
+        if self.rule == "most_complete":
+            return (
+                f"No source reaches {threshold} completeness; "
+                f"{self.source} has the most complete data ({share})."
+            )
+        return f"{self.source} was asked for."
+
+    def explain(self) -> dict:
+        return {**asdict(self), "reason": self.reason}
+
+
+def resolve(user, metric: Metric, first: date, last: date) -> dict[date, Resolved]:
+    """The winning value of `metric` on each day from `first` to `last` that has data."""
+    order = source_order(user, metric.category)
+    rollups = (
+        DailyRollup.objects.for_user(user)
+        .filter(metric=metric.code)
+        .on_days(first, last)
+        .order_by("local_date")
+        .values_list("local_date", "source", "value", "secondary_value", "coverage_minutes", "quality")
+    )
+    by_day: dict[date, list[Candidate]] = defaultdict(list)
+    for day, *values in rollups:
+        by_day[day].append(candidate(metric, order, *values))
+    return {day: choose(metric, day, candidates) for day, candidates in by_day.items()}
+
+
+def candidate(
+    metric: Metric,
+    order: list[str],
+    source: str,
+    value: float,
+    secondary_value: float | None,
+    coverage_minutes: int,
+    quality: int,
+) -> Candidate:
+    """A source's daily rollup as a candidate, ranked by `order` (unlisted sources come last)."""
+    priority = order.index(source) + 1 if source in order else len(order) + 1
+    share = round(completeness(metric, coverage_minutes), 3)
+    return Candidate(source, priority, value, secondary_value, coverage_minutes, share, quality)
+
+
+def choose(metric: Metric, day: date, candidates: list[Candidate]) -> Resolved:
+    """The winner among one day's candidates, and the rule that picked it."""
+    if len(candidates) == 1:  # most days of most metrics: nothing to rank
+        ranked, winner = candidates, candidates[0]
+        rule = "preferred" if winner.completeness >= COMPLETENESS_THRESHOLD else "most_complete"
+    else:
+        ranked = sorted(candidates, key=lambda candidate: candidate.priority)
+        winner, rule = _ranked_winner(ranked)
+    return Resolved(
+        metric=metric.code,
+        day=day,
+        source=winner.source,
+        value=winner.value,
+        secondary_value=winner.secondary_value,
+        quality=winner.quality,
+        rule=rule,
+        candidates=tuple(ranked),
+    )
+
+
+def _ranked_winner(ranked: list[Candidate]) -> tuple[Candidate, str]:
+    for position, candidate in enumerate(ranked):
+        if candidate.completeness >= COMPLETENESS_THRESHOLD:
+            return candidate, "preferred" if position == 0 else "fallback"
+    return max(ranked, key=lambda candidate: (candidate.completeness, -candidate.priority)), "most_complete"
+
+
+def link_duplicate_sessions(user, session_ids: list[int]) -> int:
+    """Link each of these sessions to the same sleep or workout from another source; returns links made."""
+    linked = 0
+    for session in Session.objects.for_user(user).filter(pk__in=session_ids, duplicate_of__isnull=True):
+        twin = _twin(user, session)
+        if twin is not None:
+            session.duplicate_of = twin
+            session.save(update_fields=["duplicate_of"])
+            linked += 1
+    return linked
+
+
+def _twin(user, session: Session) -> Session | None:
+    """The earliest stored session of another source that is the same event as `session`."""
+    nearby = (
+        Session.objects.for_user(user)
+        .filter(kind=session.kind, duplicate_of__isnull=True)
+        .exclude(source=session.source)
+        .exclude(pk=session.pk)
+        .overlapping(session.start, session.end)
+        .order_by("pk")
+    )
+    for other in nearby:
+        if is_same_event(session, other):
+            return other
+    return None
+
+
+def is_same_event(first: Session, second: Session) -> bool:
+    """Same kind and type, overlapping for half the shorter one, durations within a quarter."""
+    if first.kind != second.kind:
+        return False
+    types = {first.activity_type, second.activity_type}
+    if first.kind == "workout" and len(types) > 1 and "other" not in types:
+        return False
+    overlap = min(first.end, second.end) - max(first.start, second.start)
+    durations = sorted([first.end - first.start, second.end - second.start])
+    if durations[0] <= timedelta(0):
+        return False
+    return overlap / durations[0] >= SESSION_OVERLAP and durations[0] / durations[1] >= SESSION_DURATION_RATIO

@@ -1,0 +1,79 @@
+from datetime import UTC, date, datetime, timedelta
+
+from healthdata.ingest import ingest
+from healthdata.metrics import METRICS
+from healthdata.models import Session
+from healthdata.normalized import Origin, RecordIn, SessionIn
+from healthdata.resolution import resolve
+from preferences.order import replace_order
+
+DAY = date(2025, 1, 14)
+SYNC = Origin(kind="sync", id=1)
+
+
+def hourly_steps(source, hours, per_hour=500):
+    start = datetime(2025, 1, 14, 6, 0, tzinfo=UTC)
+    records = [
+        RecordIn(
+            metric="steps",
+            start=start + timedelta(hours=h),
+            end=start + timedelta(hours=h, minutes=50),
+            value=per_hour,
+            unit="count",
+            source_key=f"{source}{h}",
+        )
+        for h in range(hours)
+    ]
+    return records
+
+
+def test_the_preferred_source_wins_when_its_day_is_complete_enough(user):
+    replace_order(user, "activity", ["fitbit", "apple_health"])
+    ingest(user=user, source="fitbit", records=hourly_steps("f", 10), origin=SYNC)
+    ingest(user=user, source="apple_health", records=hourly_steps("a", 14, 600), origin=SYNC)
+
+    resolved = resolve(user, METRICS["steps"], DAY, DAY)[DAY]
+    assert (resolved.source, resolved.value) == ("fitbit", 5000)
+    assert [candidate.source for candidate in resolved.candidates] == ["fitbit", "apple_health"]
+    assert "preferred" in resolved.reason
+
+
+def test_a_preferred_source_with_too_little_data_falls_back_to_the_next(user):
+    replace_order(user, "activity", ["fitbit", "apple_health"])
+    ingest(user=user, source="fitbit", records=hourly_steps("f", 3), origin=SYNC)
+    ingest(user=user, source="apple_health", records=hourly_steps("a", 14, 600), origin=SYNC)
+
+    resolved = resolve(user, METRICS["steps"], DAY, DAY)[DAY]
+    assert (resolved.source, resolved.value) == ("apple_health", 8400)
+    assert "fitbit (19%)" in resolved.reason
+
+
+def test_when_no_source_is_complete_enough_the_most_complete_wins(user):
+    replace_order(user, "activity", ["fitbit", "apple_health"])
+    ingest(user=user, source="fitbit", records=hourly_steps("f", 2), origin=SYNC)
+    ingest(user=user, source="apple_health", records=hourly_steps("a", 5), origin=SYNC)
+
+    assert resolve(user, METRICS["steps"], DAY, DAY)[DAY].source == "apple_health"
+
+
+def workout(source, start_minute, minutes, activity_type="running"):
+    start = datetime(2025, 1, 14, 7, 0, tzinfo=UTC) + timedelta(minutes=start_minute)
+    return SessionIn(
+        kind="workout", start=start, end=start + timedelta(minutes=minutes), activity_type=activity_type
+    )
+
+
+def test_the_same_workout_from_two_providers_is_linked_as_one(user):
+    ingest(user=user, source="strava", records=[workout("strava", 0, 34)], origin=SYNC)
+    ingest(user=user, source="apple_health", records=[workout("apple_health", 1, 33)], origin=SYNC)
+
+    apple = Session.objects.get(user=user, source="apple_health")
+    assert apple.duplicate_of == Session.objects.get(user=user, source="strava")
+
+
+def test_different_types_or_durations_are_not_linked(user):
+    ingest(user=user, source="strava", records=[workout("strava", 0, 60)], origin=SYNC)
+    ingest(user=user, source="fitbit", records=[workout("fitbit", 0, 60, "cycling")], origin=SYNC)
+    ingest(user=user, source="apple_health", records=[workout("apple_health", 0, 20)], origin=SYNC)
+
+    assert not Session.objects.filter(duplicate_of__isnull=False).exists()
