@@ -1,0 +1,228 @@
+"""Benchmark: a generated Apple Health export through upload → Celery worker → ingestion → database.
+
+    .venv/bin/python bench/bench_import.py [--records 1000000] [--keep]
+
+Prints, in one run on one machine: the bare parse rate of the same file (the shared parse_bench.py,
+stdlib ElementTree from the zip), then the import's records/s, wall time and the worker's peak memory
+(VmHWM of the worker process that ran the task), and the ratio of the two rates. Uses the database,
+cache and broker of the environment (DATABASE_URL / REDIS_URL); run it on PostgreSQL.
+"""
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parents[1]
+SHARED_BENCH = Path(os.environ.get("SHARED_BENCH_DIR", BASE_DIR.parent / "shared" / "bench"))
+WORK_DIR = BASE_DIR / "var" / "bench"
+BENCH_EMAIL = "bench-import@example.com"
+
+
+def main() -> None:
+    arguments = _arguments()
+    sys.path.insert(0, str(BASE_DIR))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    import django
+
+    django.setup()
+    export = _generate(arguments.records, arguments.seed)
+    parse = _bare_parse_rate(export)
+    print(json.dumps({"step": "bare_parse", **parse}), flush=True)
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"], cwd=BASE_DIR, check=True
+    )
+    worker = _start_worker()
+    try:
+        result = _import_through_worker(export, worker)
+    finally:
+        _stop(worker)
+    # The machines are noisy: the bare parse runs again right after, and the two are averaged.
+    after = _bare_parse_rate(export)
+    print(json.dumps({"step": "bare_parse_after", **after}), flush=True)
+    parse["records_per_s"] = round((parse["records_per_s"] + after["records_per_s"]) / 2)
+    # Rates count the export's top-level <Record> elements, as the bare parse does (the job's items
+    # differ: sleep stages fold into sessions, unknown types are counted and skipped).
+    result["records_in_export"] = arguments.records
+    result["records_per_s"] = round(arguments.records / result["import_seconds"])
+    result["end_to_end_records_per_s"] = round(arguments.records / result["wall_seconds"])
+    result["bare_parse_records_per_s"] = parse["records_per_s"]
+    result["ratio_to_bare_parse"] = round(result["records_per_s"] / parse["records_per_s"], 3)
+    print(json.dumps({"step": "import", **result}), flush=True)
+    _print_summary(result)
+    if not arguments.keep:
+        _clean_up()
+
+
+def _arguments() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--records", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--keep", action="store_true", help="Keep the bench user's records afterwards.")
+    return parser.parse_args()
+
+
+def _generate(records: int, seed: int) -> Path:
+    WORK_DIR.mkdir(parents=True, exist_ok=True)
+    export = WORK_DIR / f"export-{records}-{seed}.zip"
+    if not export.exists():
+        subprocess.run(  # noqa: S603 - a fixed command line
+            [
+                sys.executable,
+                str(SHARED_BENCH / "make_apple_health_export.py"),
+                "--records",
+                str(records),
+                "--out",
+                str(export),
+                "--seed",
+                str(seed),
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    return export
+
+
+def _bare_parse_rate(export: Path) -> dict:
+    output = subprocess.run(  # noqa: S603 - a fixed command line
+        [sys.executable, str(SHARED_BENCH / "parse_bench.py"), "et_zip", str(export)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def _start_worker() -> subprocess.Popen:
+    command = [
+        str(BASE_DIR / ".venv" / "bin" / "celery"),
+        "-A",
+        "config",
+        "worker",
+        "-Q",
+        "imports",
+        "--concurrency",
+        "1",
+        "--pool",
+        "prefork",
+        "--loglevel",
+        "WARNING",
+        "-n",
+        f"bench-import-{os.getpid()}@%h",
+    ]
+    worker = subprocess.Popen(command, cwd=BASE_DIR, start_new_session=True)  # noqa: S603 - fixed
+    time.sleep(6)  # the worker forks its child and connects to the broker
+    return worker
+
+
+def _import_through_worker(export: Path, worker: subprocess.Popen) -> dict:
+    from django.contrib.auth import get_user_model
+    from django.test import Client
+
+    from imports.models import ImportJob
+
+    user, _ = get_user_model().objects.get_or_create(
+        email=BENCH_EMAIL, defaults={"timezone": "Europe/Berlin"}
+    )
+    _delete_previous_data(user)
+    client = Client()
+    client.force_login(user)
+    began = time.monotonic()
+    with open(export, "rb") as file:
+        response = client.post("/api/v1/imports/", {"file": file, "kind": "apple_health"})
+    if response.status_code != 201:
+        raise SystemExit(f"upload failed: {response.status_code} {response.content[:500]!r}")
+    uploaded = time.monotonic() - began
+    job_id = response.json()["id"]
+    peak_kb = 0
+    while True:
+        job = ImportJob.objects.get(pk=job_id)
+        peak_kb = max(peak_kb, _worker_peak_kb(worker.pid))
+        if not job.is_active:
+            break
+        time.sleep(0.5)
+    wall = time.monotonic() - began
+    if job.status != "succeeded":
+        raise SystemExit(f"import {job.status}: {job.error_message}")
+    seconds = job.duration_seconds
+    return {
+        "status": job.status,
+        "items": job.checkpoint,
+        "created": job.created_count,
+        "rejected": job.rejected,
+        "upload_seconds": round(uploaded, 2),
+        "import_seconds": round(seconds, 2),
+        "wall_seconds": round(wall, 2),
+        "parse_seconds": job.parse_seconds,
+        "write_seconds": job.write_seconds,
+        "worker_peak_mb": round(peak_kb / 1024, 1),
+    }
+
+
+def _delete_previous_data(user) -> None:
+    from healthdata.models import DailyRollup, Record, Session
+    from imports.models import ImportJob
+
+    for model in (Record, Session, DailyRollup, ImportJob):
+        model.objects.filter(user=user).delete()
+
+
+def _worker_peak_kb(main_pid: int) -> int:
+    """The largest VmHWM among the worker's processes (the child runs the task)."""
+    peak = 0
+    for pid in [main_pid, *_children(main_pid)]:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                peak = max(peak, int(line.split()[1]))
+    return peak
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            found += [int(child) for child in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return found
+
+
+def _stop(worker: subprocess.Popen) -> None:
+    os.killpg(worker.pid, signal.SIGTERM)
+    try:
+        worker.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(worker.pid, signal.SIGKILL)
+
+
+def _clean_up() -> None:
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model().objects.filter(email=BENCH_EMAIL).first()
+    if user is not None:
+        _delete_previous_data(user)
+
+
+def _print_summary(result: dict) -> None:
+    print(
+        f"\nbare parse (et_zip):  {result['bare_parse_records_per_s']:>10,} records/s\n"
+        f"import (worker):      {result['records_per_s']:>10,} records/s "
+        f"({result['ratio_to_bare_parse']:.2f} of the bare parse)\n"
+        f"import wall time:     {result['import_seconds']:>10} s (upload {result['upload_seconds']} s, "
+        f"end to end {result['wall_seconds']} s)\n"
+        f"worker peak memory:   {result['worker_peak_mb']:>10} MB (VmHWM)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Pure file parsers: a file in, normalized RecordIn / SessionIn out. No database, no settings."""

@@ -1,0 +1,544 @@
+"""Starting, running, cancelling, retrying and deleting imports.
+
+Crash safety: a job advances in batches; each batch is ingested and the job's checkpoint (items
+committed so far) is written in the same transaction, so a re-delivered task skips exactly what is
+already stored. A worker holds the job through a lease token; a batch commits only while the job is
+still `running` under that token, so a cancelled or taken-over job never gains another batch.
+
+Outcome rule: a job that ends `failed` or `cancelled` removes the rows it created (rows it merely
+updated keep their new values); only `succeeded` keeps an import. Retrying starts from the beginning.
+"""
+
+import hashlib
+import logging
+import queue
+import shutil
+import threading
+import time
+import uuid
+import zipfile
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from healthdata import rollups
+from healthdata.ingest import ingest
+from healthdata.models import Record, Session
+from healthdata.normalized import Origin
+from imports.models import ImportJob
+from imports.parsers.apple_health import AppleHealthParser, open_export
+from imports.parsers.archives import ZipLimits, sniff
+from imports.parsers.base import ImportRejected
+from imports.parsers.csv import CsvMapping, CsvParser, MappingError
+
+logger = logging.getLogger(__name__)
+
+BATCH_ITEMS = 5_000
+PROGRESS_SECONDS = 2.0
+ROLLUP_DAYS_PER_BEAT = 500  # (metric, day) pairs refreshed between two heartbeats
+MAX_REJECTED_ROWS = 1_000
+CSV_KINDS = ("csv", "cronometer", "myfitnesspal", "fitbit", "withings")
+
+
+class DuplicateUpload(Exception):
+    """The same file is already being imported for this user."""
+
+    def __init__(self, job: ImportJob) -> None:
+        super().__init__(f"import #{job.pk} of the same file is {job.status}")
+        self.job = job
+
+
+class LeaseLost(Exception):
+    """The job was cancelled or taken over by another worker; this run stops without writing."""
+
+
+@dataclass
+class Tally:
+    """What a run has written so far, carried over from the job when it resumes."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    by_metric: Counter = field(default_factory=Counter)
+    rejected: Counter = field(default_factory=Counter)
+    days: set[tuple[str, date]] = field(default_factory=set)
+    write_seconds: float = 0.0
+
+    @classmethod
+    def from_job(cls, job: ImportJob) -> "Tally":
+        return cls(
+            created=job.created_count,
+            updated=job.updated_count,
+            unchanged=job.unchanged_count,
+            by_metric=Counter(job.counts_by_metric),
+            rejected=Counter(job.rejected),
+            write_seconds=job.write_seconds,
+        )
+
+    def add(self, result) -> None:
+        self.created += result.created
+        self.updated += result.updated
+        self.unchanged += result.unchanged
+        self.by_metric.update(result.by_metric)
+        self.rejected.update(result.rejected)
+        self.days |= result.days
+
+    def fields(self) -> dict:
+        return {
+            "created_count": self.created,
+            "updated_count": self.updated,
+            "unchanged_count": self.unchanged,
+            "counts_by_metric": dict(self.by_metric),
+            "rejected": dict(self.rejected),
+            "write_seconds": round(self.write_seconds, 3),
+        }
+
+
+def zip_limits() -> ZipLimits:
+    return ZipLimits(max_uncompressed_bytes=settings.IMPORT_MAX_UNCOMPRESSED_BYTES)
+
+
+def detect_kind(path: Path) -> str:
+    """apple_health for an export.xml or a zip holding one, else csv (presets are found per table)."""
+    container = sniff(path)
+    if container == "xml":
+        return "apple_health"
+    if container == "zip":
+        with zipfile.ZipFile(path) as archive:
+            names = [name.lower() for name in archive.namelist()]
+        if any(name.endswith(".xml") and "export_cda" not in name for name in names):
+            return "apple_health"
+    return "csv"
+
+
+def store_upload(*, user, temporary_path: Path, original_name: str) -> str:
+    """Move an upload into MEDIA_ROOT/imports/<user id>/ under a fresh name; return the relative path."""
+    suffix = "".join(Path(original_name).suffixes[-2:])[:16].lower()
+    relative = Path("imports") / str(user.pk) / f"{uuid.uuid4().hex}{suffix}"
+    target = settings.MEDIA_ROOT / relative
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(temporary_path), target)
+    return str(relative)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        while chunk := file.read(1024 * 1024):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def start_import(
+    *,
+    user,
+    file_path: str,
+    original_name: str,
+    size_bytes: int,
+    sha256: str,
+    kind: str = "",
+    options: dict | None = None,
+    idempotency_key: str = "",
+    enqueue: bool = True,
+) -> ImportJob:
+    """Create the job for a stored upload and enqueue it; refuse a file already being imported.
+
+    `enqueue=False` leaves running it to the caller (the import_file command runs it in process).
+    """
+    from imports.tasks import run_import_task
+
+    running = ImportJob.objects.for_user(user).active().filter(sha256=sha256).first()
+    if running is not None:
+        raise DuplicateUpload(running)
+    kind = kind or detect_kind(settings.MEDIA_ROOT / file_path)
+    job = ImportJob.objects.create(
+        user=user,
+        kind=kind,
+        file_path=file_path,
+        original_name=original_name[:255],
+        size_bytes=size_bytes,
+        sha256=sha256,
+        options=options or {},
+        idempotency_key=idempotency_key,
+        source="apple_health" if kind == "apple_health" else "",  # a CSV takes its preset's source
+    )
+    if enqueue:
+        run_import_task.delay_on_commit(job.pk)
+    return job
+
+
+def open_parser(job: ImportJob):
+    """The parser for a job's file: Apple Health's or the CSV one with the job's mapping or preset."""
+    path = job.absolute_path
+    if not path.exists():
+        raise ImportRejected("The uploaded file is gone; upload it again.", "file_missing")
+    if job.kind == "apple_health":
+        stream, size = open_export(path, zip_limits())
+        return AppleHealthParser(stream, size)
+    mapping = None
+    if job.options.get("mapping"):
+        try:
+            mapping = CsvMapping.from_dict(job.options["mapping"])
+        except MappingError as error:
+            raise ImportRejected(str(error), "bad_mapping") from None
+    weight_unit = job.options.get("weight_unit") or ("lb" if job.user.units == "imperial" else "kg")
+    return CsvParser(
+        path,
+        zone=job.user.zone,
+        mapping=mapping,
+        preset=job.options.get("preset", ""),
+        weight_unit=weight_unit,
+        limits=zip_limits(),
+    )
+
+
+def run_import(job_id: int) -> None:
+    """Claim the job, stream its file into the ingestion service in batches, and finish it exactly once."""
+    token = uuid.uuid4().hex
+    job = _claim(job_id, token)
+    if job is None:
+        return
+    if job.attempts > settings.IMPORT_MAX_ATTEMPTS:
+        _end_failed(
+            job,
+            token,
+            "too_many_attempts",
+            f"The import stopped {job.attempts - 1} times before finishing (the worker was restarted or "
+            "ran out of memory). Retry it; if it fails again, the file may be too large for this server.",
+        )
+        return
+    try:
+        _run(job, token)
+    except LeaseLost:
+        logger.info("import stopped: job no longer held", extra={"job_id": job_id})
+    except ImportRejected as rejected:
+        _end_failed(job, token, rejected.code, rejected.reason)
+    except Exception as error:
+        _release(job, token, error)
+        raise
+
+
+def _claim(job_id: int, token: str) -> ImportJob | None:
+    """Take a queued job, or a running one whose worker died; exactly one caller wins."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.IMPORT_STALE_SECONDS)
+    claimable = Q(status=ImportJob.Status.QUEUED) | Q(status=ImportJob.Status.RUNNING, heartbeat_at__lt=stale)
+    taken = ImportJob.objects.filter(claimable, pk=job_id).update(
+        status=ImportJob.Status.RUNNING,
+        lease_token=token,
+        attempts=F("attempts") + 1,
+        heartbeat_at=now,
+        started_at=Coalesce(F("started_at"), now),
+        error_code="",
+        error_message="",
+    )
+    return ImportJob.objects.select_related("user").get(pk=job_id) if taken == 1 else None
+
+
+def _run(job: ImportJob, token: str) -> None:
+    parser = open_parser(job)
+    tally = Tally.from_job(job)
+    if job.checkpoint:
+        tally.days |= _days_of(job)
+    reader = ReadAhead(_batches(parser, job.checkpoint))
+    for batch in reader:
+        _commit(job, token, batch, tally)
+    _finish(job, token, parser, tally, parse_seconds=reader.producer_seconds)
+
+
+@dataclass
+class Batch:
+    position: int  # items read from the file up to the end of this batch: the checkpoint once committed
+    items: list
+    fraction_done: float
+    source: str
+
+
+def _batches(parser, skip: int) -> Iterator[Batch]:
+    """Cut the parser's items into batches of BATCH_ITEMS, or fewer when PROGRESS_SECONDS have passed."""
+    position, items, flushed = 0, [], time.monotonic()
+    for item in parser:
+        position += 1
+        if position <= skip:
+            continue
+        items.append(item)
+        if len(items) >= BATCH_ITEMS or time.monotonic() - flushed >= PROGRESS_SECONDS:
+            yield Batch(position, items, parser.fraction_done, getattr(parser, "source", ""))
+            items, flushed = [], time.monotonic()
+    yield Batch(position, items, parser.fraction_done, getattr(parser, "source", ""))
+
+
+class ReadAhead:
+    """Parse in a thread while the caller writes: the database works while the next batch is read.
+
+    The parsers are pure (no database), so only the calling thread touches the connection. At most
+    `depth` batches wait in memory; an error in the parser is raised in the caller.
+    """
+
+    _done = object()
+
+    def __init__(self, batches: Iterator[Batch], depth: int = 2) -> None:
+        self.batches = batches
+        self.queue: queue.Queue = queue.Queue(maxsize=depth)
+        self.stopped = threading.Event()
+        self.producer_seconds = 0.0
+        self.thread = threading.Thread(target=self._produce, name="import-parser", daemon=True)
+
+    def __iter__(self) -> Iterator[Batch]:
+        self.thread.start()
+        try:
+            while (batch := self.queue.get()) is not self._done:
+                if isinstance(batch, BaseException):
+                    raise batch
+                yield batch
+        finally:
+            self.stopped.set()
+
+    def _produce(self) -> None:
+        began = time.monotonic()
+        try:
+            for batch in self.batches:
+                if not self._put(batch):
+                    return
+            self._put(self._done)
+        except BaseException as error:  # handed to the consumer, which raises it
+            self._put(error)
+        finally:
+            self.producer_seconds = time.monotonic() - began
+
+    def _put(self, value) -> bool:
+        while not self.stopped.is_set():
+            try:
+                self.queue.put(value, timeout=0.5)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+
+def _commit(job: ImportJob, token: str, batch: Batch, tally: Tally) -> None:
+    """Ingest one batch and move the checkpoint in the same transaction."""
+    began = time.monotonic()
+    source = job.source or batch.source or "csv"
+    with transaction.atomic():
+        if batch.items:
+            result = ingest(
+                user=job.user,
+                source=source,
+                records=batch.items,
+                origin=Origin(kind="import", id=job.pk),
+                refresh_rollups=False,
+            )
+            tally.add(result)
+        tally.write_seconds += time.monotonic() - began
+        held = _held(job, token).update(
+            checkpoint=batch.position,
+            progress=round(batch.fraction_done * 99, 1),
+            heartbeat_at=timezone.now(),
+            source=source,
+            **tally.fields(),
+        )
+        if held != 1:
+            raise LeaseLost
+    job.checkpoint, job.source = batch.position, source
+
+
+def _finish(job: ImportJob, token: str, parser, tally: Tally, parse_seconds: float) -> None:
+    _refresh_rollups(job, token, tally.days)
+    report = parser.report
+    with transaction.atomic():
+        done = _held(job, token).update(
+            status=ImportJob.Status.SUCCEEDED,
+            progress=100,
+            finished_at=timezone.now(),
+            lease_token="",
+            report={**report.as_dict(), "presets": getattr(parser, "presets", [])},
+            rejected_rows=report.rejected_rows[:MAX_REJECTED_ROWS],
+            parse_seconds=round(parse_seconds, 3),
+        )
+        if done != 1:
+            raise LeaseLost
+    job.absolute_path.unlink(missing_ok=True)
+
+
+def _refresh_rollups(job: ImportJob, token: str, days: set[tuple[str, date]]) -> None:
+    """Refresh the touched days in slices, beating between them so a long refresh is not taken for a crash."""
+    ordered = sorted(days)
+    for first in range(0, len(ordered), ROLLUP_DAYS_PER_BEAT):
+        rollups.refresh(user=job.user, days=ordered[first : first + ROLLUP_DAYS_PER_BEAT])
+        if _held(job, token).update(heartbeat_at=timezone.now()) != 1:
+            raise LeaseLost
+
+
+def _held(job: ImportJob, token: str):
+    return ImportJob.objects.filter(pk=job.pk, lease_token=token, status=ImportJob.Status.RUNNING)
+
+
+def _end_failed(job: ImportJob, token: str, code: str, reason: str) -> None:
+    """Fail the job with a reason a person can act on, removing what it had written."""
+    with transaction.atomic():
+        ended = _held(job, token).update(
+            status=ImportJob.Status.FAILED,
+            error_code=code[:32],
+            error_message=reason,
+            lease_token="",
+            finished_at=timezone.now(),
+        )
+        if ended == 1:
+            discard_data(job)
+    logger.info("import failed", extra={"job_id": job.pk, "code": code})
+
+
+def _release(job: ImportJob, token: str, error: Exception) -> None:
+    """An unexpected error: hand the job back to the queue; the stalled-job sweep restarts it."""
+    _held(job, token).update(
+        status=ImportJob.Status.QUEUED,
+        queued_at=timezone.now(),
+        lease_token="",
+        error_message=f"Attempt {job.attempts} stopped on an internal error ({type(error).__name__}).",
+    )
+    logger.exception("import attempt failed", extra={"job_id": job.pk})
+
+
+def _days_of(job: ImportJob) -> set[tuple[str, date]]:
+    return set(_job_records(job).values_list("metric", "local_date").distinct())
+
+
+def _job_records(job: ImportJob):
+    return Record.objects.filter(user=job.user, origin_kind="import", origin_id=job.pk)
+
+
+def discard_data(job: ImportJob) -> int:
+    """Delete the records and sessions this job created and refresh the days they were on."""
+    days = _days_of(job)
+    deleted, _ = _job_records(job).delete()
+    sessions, _ = Session.objects.filter(user=job.user, origin_kind="import", origin_id=job.pk).delete()
+    if days:
+        rollups.refresh(user=job.user, days=days)
+    ImportJob.objects.filter(pk=job.pk).update(checkpoint=0)
+    return deleted + sessions
+
+
+def cancel_import(job: ImportJob) -> bool:
+    """Stop a queued or running job between batches and remove what it wrote; False if it had ended."""
+    with transaction.atomic():
+        cancelled = (
+            ImportJob.objects.filter(pk=job.pk)
+            .active()
+            .update(status=ImportJob.Status.CANCELLED, lease_token="", finished_at=timezone.now())
+        )
+        if cancelled:
+            discard_data(job)
+    job.refresh_from_db()
+    return bool(cancelled)
+
+
+def retry_import(job: ImportJob) -> bool:
+    """Queue a failed or cancelled job again, from the beginning; False if it cannot be retried."""
+    from imports.tasks import run_import_task
+
+    if not job.absolute_path.exists():
+        return False
+    retried = ImportJob.objects.filter(
+        pk=job.pk, status__in=(ImportJob.Status.FAILED, ImportJob.Status.CANCELLED)
+    ).update(
+        status=ImportJob.Status.QUEUED,
+        queued_at=timezone.now(),
+        attempts=0,
+        checkpoint=0,
+        progress=0,
+        error_code="",
+        error_message="",
+        finished_at=None,
+        started_at=None,
+        created_count=0,
+        updated_count=0,
+        unchanged_count=0,
+        counts_by_metric={},
+        rejected={},
+        rejected_rows=[],
+    )
+    if retried:
+        transaction.on_commit(lambda: run_import_task.delay(job.pk))
+    job.refresh_from_db()
+    return bool(retried)
+
+
+def delete_import(job: ImportJob) -> int:
+    """Delete a job with the data it brought and its file; returns how many rows were removed."""
+    with transaction.atomic():
+        ImportJob.objects.filter(pk=job.pk).active().update(status=ImportJob.Status.CANCELLED, lease_token="")
+        removed = discard_data(job)
+        job.absolute_path.unlink(missing_ok=True)
+        job.delete()
+    return removed
+
+
+def requeue_stalled_imports() -> int:
+    """Re-enqueue jobs whose worker died (no heartbeat) or that no worker took; returns how many."""
+    from imports.tasks import run_import_task
+
+    stale = timedelta(seconds=settings.IMPORT_STALE_SECONDS)
+    requeued = 0
+    for job_id in ImportJob.objects.stalled(stale).values_list("pk", flat=True):
+        moved = (
+            ImportJob.objects.filter(pk=job_id)
+            .stalled(stale)
+            .update(status=ImportJob.Status.QUEUED, queued_at=timezone.now(), lease_token="")
+        )
+        if moved:
+            run_import_task.delay(job_id)
+            requeued += 1
+    return requeued
+
+
+def purge_abandoned_uploads(older_than: timedelta = timedelta(days=1)) -> int:
+    """Delete staged files that no job refers to once they are older than `older_than`."""
+    root = settings.MEDIA_ROOT / "imports"
+    if not root.exists():
+        return 0
+    referenced = set(ImportJob.objects.values_list("file_path", flat=True))
+    limit = time.time() - older_than.total_seconds()
+    removed = 0
+    for path in root.glob("*/*"):
+        relative = str(path.relative_to(settings.MEDIA_ROOT))
+        if path.is_file() and relative not in referenced and path.stat().st_mtime < limit:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def validate_csv(*, user, path: Path, mapping: CsvMapping | None, preset: str = "") -> dict:
+    """Run a CSV through its mapping without writing: counts by metric and the rejected rows."""
+    parser = CsvParser(
+        path,
+        zone=user.zone,
+        mapping=mapping,
+        preset=preset,
+        limits=zip_limits(),
+        weight_unit="lb" if user.units == "imperial" else "kg",
+    )
+    by_metric: Counter = Counter()
+    error = None
+    try:
+        for item in parser:
+            by_metric[getattr(item, "metric", None) or item.kind] += 1
+    except ImportRejected as rejected:
+        error = {"code": rejected.code, "message": rejected.reason}
+    return {
+        "valid": error is None,
+        "error": error,
+        "counts_by_metric": dict(by_metric),
+        "rejected_count": parser.report.rejected_count,
+        "rejected_rows": parser.report.rejected_rows,
+        "source": parser.source,
+        "presets": parser.presets,
+    }
