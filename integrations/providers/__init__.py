@@ -1,0 +1,1 @@
+"""Data sources: `base.DataSource` and one folder per provider (see docs/integrations.md)."""

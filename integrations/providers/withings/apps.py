@@ -1,0 +1,7 @@
+from django.apps import AppConfig
+
+
+class WithingsConfig(AppConfig):
+    name = "integrations.providers.withings"
+    label = "source_withings"
+    verbose_name = "Withings"

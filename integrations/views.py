@@ -1,0 +1,105 @@
+"""Pages of the integrations: the user's connections, and the webhook endpoint of each provider."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from integrations import registry, webhooks
+from integrations.connections import disconnect, request_sync
+from integrations.models import Connection, SyncRun
+from integrations.retention import retention_days
+
+
+@csrf_exempt
+def webhook(request: HttpRequest, provider: str) -> HttpResponse:
+    module = registry.webhook_module(provider)
+    if module is None:
+        raise Http404("No webhooks for this provider.")
+    return webhooks.receive(provider, module, request)
+
+
+@login_required
+def connection_list(request: HttpRequest) -> HttpResponse:
+    connections = {c.provider: c for c in Connection.objects.for_user(request.user)}
+    sources = [
+        {
+            "source": source,
+            "connection": connections.get(slug),
+            "retention_days": retention_days(slug),
+            "configured": source.is_configured(),
+        }
+        for slug, source in sorted(registry.sources().items(), key=lambda item: item[1].name)
+    ]
+    return render(request, "integrations/connections.html", {"sources": sources})
+
+
+@login_required
+def connection_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    connection = get_object_or_404(Connection.objects.for_user(request.user), pk=pk)
+    runs = SyncRun.objects.for_user(request.user).filter(connection=connection).order_by("-started_at")[:20]
+    source = registry.get_source(connection.provider)
+    return render(
+        request,
+        "integrations/connection_detail.html",
+        {
+            "connection": connection,
+            "source": source,
+            "runs": runs,
+            "retention_days": retention_days(connection.provider),
+        },
+    )
+
+
+@login_required
+def connect_start(request: HttpRequest, provider: str) -> HttpResponse:
+    """The page a connect link opens: one button that starts allauth's connect flow."""
+    source = registry.api_sources().get(provider)
+    if source is None or not source.is_configured():
+        raise Http404("Unknown provider.")
+    return_url = request.GET.get("next", "")
+    if return_url and not is_allowed_return_url(return_url):
+        raise PermissionDenied("This return address is not allowed.")
+    return render(
+        request, "integrations/connect.html", {"source": source, "next": return_url or "/connections/"}
+    )
+
+
+@login_required
+@require_POST
+def sync_now(request: HttpRequest, pk: int) -> HttpResponse:
+    connection = get_object_or_404(Connection.objects.for_user(request.user).syncable(), pk=pk)
+    request_sync(connection, trigger="manual")
+    messages.success(request, "Sync queued. New data appears in a minute or two.")
+    return redirect("integrations:connection-detail", pk=connection.pk)
+
+
+@login_required
+def disconnect_view(request: HttpRequest, pk: int) -> HttpResponse:
+    connection = get_object_or_404(Connection.objects.for_user(request.user), pk=pk)
+    if request.method != "POST":
+        return render(request, "integrations/disconnect.html", {"connection": connection})
+    delete_data = request.POST.get("data") == "delete"
+    disconnect(connection, delete_data=delete_data)
+    kept = "deleted" if delete_data else "kept"
+    messages.success(request, f"Disconnected. The data synced so far was {kept}.")
+    return redirect("integrations:connections")
+
+
+def is_allowed_return_url(url: str) -> bool:
+    """Only the site itself and the configured app schemes may receive a returning user."""
+    if url.startswith("/") and not url.startswith(("//", "/\\")):
+        return True
+    for allowed in settings.CONNECT_RETURN_URL_ALLOWLIST:
+        if allowed.endswith("://") and url.startswith(allowed):  # an app scheme: hfa://
+            return True
+        base = allowed.rstrip("/")
+        if url == base or url.startswith(base + "/") or url.startswith(base + "?"):
+            return True
+    return False

@@ -1,0 +1,188 @@
+"""Every provider against its sandbox over loopback HTTP: connect, backfill, faults, webhooks.
+
+The sandbox runs on pytest-django's live server; allauth's real views run the connect flow
+(`manage.py connect_sandbox`), and syncs go through integrations.http like in production.
+"""
+
+import time
+from io import StringIO
+
+import pytest
+from django.core import mail
+from django.core.management import call_command
+
+from healthdata.models import Record, Session
+from integrations import sync
+from integrations.http import CircuitBreaker, CircuitOpen, TransientError
+from integrations.models import Connection, SyncRun
+
+PROVIDERS = ["withings", "oura", "fitbit", "whoop", "strava"]
+SIGNED = ["oura", "fitbit", "whoop"]
+
+
+@pytest.fixture
+def queued(monkeypatch):
+    """Syncs queued by the connect flow and webhooks (live-server tests commit, so on_commit runs)."""
+    from integrations.tasks import sync_connection_task
+
+    calls = []
+    monkeypatch.setattr(
+        sync_connection_task, "delay_on_commit", lambda *args, **kwargs: calls.append((args, kwargs))
+    )
+    return calls
+
+
+@pytest.fixture
+def connect(sandbox, user, queued):
+    def connect_provider(provider: str) -> Connection:
+        call_command("connect_sandbox", user=user.email, provider=provider, account="demo", stdout=StringIO())
+        return Connection.objects.get(user=user, provider=provider)
+
+    return connect_provider
+
+
+@pytest.fixture
+def short_backfill(settings):
+    settings.SYNC_BACKFILL_DAYS = 7
+
+
+def _stored(connection: Connection) -> int:
+    user, source = connection.user, connection.provider
+    return (
+        Record.objects.for_user(user).filter(source=source).count()
+        + Session.objects.for_user(user).filter(source=source).count()
+    )
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_connect_then_backfill_ninety_days_counting_every_request(connect, sandbox, queued, provider):
+    connection = connect(provider)
+    assert connection.status == Connection.Status.ACTIVE
+    assert connection.external_user_id
+    assert connection.access_token and connection.access_token not in connection.access_token_encrypted
+    assert queued[0][0] == (connection.pk,)
+    before = sandbox.count(provider, "total")
+
+    run = sync.run(connection.pk)
+
+    assert run.status == SyncRun.Status.SUCCEEDED, run.errors
+    assert run.counts
+    assert run.requests_made == sandbox.count(provider, "total") - before
+    stored = _stored(connection)
+    again = sync.run(connection.pk)
+    assert again.status == SyncRun.Status.SUCCEEDED
+    assert again.created_count == 0
+    assert _stored(connection) == stored
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_rate_limited_request_is_retried_after_its_retry_after(
+    connect, sandbox, short_backfill, monkeypatch, provider
+):
+    from integrations.providers.withings import client as withings_client
+
+    # Withings' 601 carries no Retry-After; its client waits a whole minute window, here one second.
+    monkeypatch.setattr(withings_client, "RATE_LIMIT_RETRY_SECONDS", 1.0)
+    connection = connect(provider)
+    sandbox.fault(provider, "rate_limit", times=1, retry_after=1)
+
+    run = sync.run(connection.pk)
+
+    assert run.status == SyncRun.Status.SUCCEEDED, run.errors
+    assert run.counts
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_server_errors_are_retried_without_duplicating_a_page(connect, sandbox, short_backfill, provider):
+    clean = connect(provider)
+    sync.run(clean.pk)
+    stored = _stored(clean)
+    Connection.objects.filter(pk=clean.pk).update(cursors={})
+    sandbox.fault(provider, "server_error", times=2)
+
+    run = sync.run(clean.pk)
+
+    assert run.status == SyncRun.Status.SUCCEEDED, run.errors
+    assert run.created_count == 0
+    assert _stored(clean) == stored
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_the_circuit_opens_on_an_outage_and_closes_when_the_provider_recovers(
+    connect, sandbox, settings, short_backfill, provider
+):
+    settings.PROVIDER_HTTP_MAX_ATTEMPTS = 2
+    connection = connect(provider)
+    sandbox.fault(provider, "server_error", times=None)
+
+    with pytest.raises(TransientError):
+        sync.run(connection.pk)
+    with pytest.raises(CircuitOpen):
+        sync.run(connection.pk)
+    assert CircuitBreaker(provider).state() == "open"
+
+    sandbox.clear_faults(provider)
+    time.sleep(settings.PROVIDER_CIRCUIT_COOLDOWN_SECONDS + 0.05)
+    run = sync.run(connection.pk)
+    assert run.status == SyncRun.Status.SUCCEEDED, run.errors
+    assert CircuitBreaker(provider).state() == "closed"
+    assert Connection.objects.get(pk=connection.pk).status == Connection.Status.ACTIVE
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_an_expired_access_token_is_refreshed_once(connect, sandbox, short_backfill, provider):
+    connection = connect(provider)
+    sandbox.fault(provider, "expire_access_tokens")
+    before = sandbox.count(provider, "token")
+
+    run = sync.run(connection.pk)
+
+    assert run.status == SyncRun.Status.SUCCEEDED, run.errors
+    assert sandbox.count(provider, "token") - before == 1
+    assert Connection.objects.get(pk=connection.pk).access_token != connection.access_token
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_invalid_grant_turns_the_connection_to_needs_reauth_and_tells_the_user(
+    connect, sandbox, short_backfill, provider
+):
+    connection = connect(provider)
+    sandbox.fault(provider, "expire_access_tokens")
+    sandbox.fault(provider, "invalid_grant", times=None)
+
+    run = sync.run(connection.pk)
+
+    connection.refresh_from_db()
+    assert run.status == SyncRun.Status.FAILED
+    assert connection.status == Connection.Status.NEEDS_REAUTH
+    assert [message.to for message in mail.outbox] == [[connection.user.email]]
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_notification_queues_one_targeted_sync(connect, sandbox, live_server, queued, settings, provider):
+    settings.FITBIT_WEBHOOK_KEYSET_URL = sandbox.url(
+        "fitbit", "/googlehealthapi/webhooks/webhooks_public_keyset.json"
+    )
+    connection = connect(provider)
+    queued.clear()
+
+    response = sandbox.send_webhook(provider, f"{live_server.url}/webhooks/{provider}/", account="demo")
+
+    assert 200 <= response.status_code < 300
+    assert len(queued) == 1
+    args, kwargs = queued[0]
+    assert args == (connection.pk,)
+    assert kwargs["trigger"] == "webhook"
+
+
+@pytest.mark.parametrize("provider", SIGNED)
+def test_a_notification_with_a_bad_signature_is_refused(connect, sandbox, live_server, queued, provider):
+    connect(provider)
+    queued.clear()
+
+    response = sandbox.send_webhook(
+        provider, f"{live_server.url}/webhooks/{provider}/", account="demo", secret="not-the-secret"
+    )
+
+    assert response.status_code in (401, 403)
+    assert queued == []
