@@ -11,7 +11,7 @@ export DJANGO_SETTINGS_MODULE := config.settings
 help:
 	@echo "make run      start web, worker and beat with demo data on http://127.0.0.1:8000"
 	@echo "make test     run the whole test suite"
-	@echo "make lint     ruff check, ruff format --check, makemigrations --check"
+	@echo "make lint     ruff check, ruff format --check, makemigrations --check, bandit"
 	@echo "make fmt      format and fix the code"
 	@echo "make migrate  apply database migrations"
 	@echo "make worker   start a Celery worker on all queues"
@@ -52,6 +52,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) manage.py makemigrations --check --dry-run
+	$(VENV)/bin/bandit --quiet --recursive . --exclude ./.venv,./tests,./var --severity-level medium
 
 fmt: $(STAMP)
 	$(VENV)/bin/ruff format .

@@ -14,7 +14,7 @@ def client_ip_from_request(request: HttpRequest) -> str:
     Each trusted proxy appends the address it saw, so the client is the entry that many places from
     the right. Anything further left was written by the client and is ignored.
     """
-    remote = request.META.get("REMOTE_ADDR", "") or "0.0.0.0"  # noqa: S104 - a key, not a bind
+    remote = request.META.get("REMOTE_ADDR", "") or "0.0.0.0"  # noqa: S104 # nosec B104 # a key, not a bind
     count = settings.TRUSTED_PROXY_COUNT
     if count <= 0:
         return remote

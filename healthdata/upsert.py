@@ -93,8 +93,8 @@ def _write_postgresql(batch: Batch, rows: list[tuple]) -> Written:
             for row in rows:
                 copy.write_row(row)
         raw.execute(
+            "WITH written AS ("  # noqa: S608 # nosec B608 # model identifiers; values as parameters and COPY
             f"""
-            WITH written AS (
                 INSERT INTO {table} (user_id, source, origin_kind, origin_id, created, updated, {staged})
                 SELECT %s, %s, %s, %s, %s, %s, {selected} FROM ingest_batch
                 ON CONFLICT (user_id, source, source_key) DO UPDATE SET {updates}
@@ -103,7 +103,7 @@ def _write_postgresql(batch: Batch, rows: list[tuple]) -> Written:
             )
             SELECT metric, local_date, count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted)
             FROM written GROUP BY metric, local_date
-            """,  # noqa: S608 - identifiers come from the model, values travel as parameters and COPY
+            """,
             [batch.user_id, batch.source, batch.origin_kind, batch.origin_id, batch.now, batch.now],
         )
         summary = raw.fetchall()
@@ -169,7 +169,7 @@ def _executemany_upsert(batch: Batch, rows: list[tuple]) -> None:
     constants = (batch.user_id, batch.source, batch.origin_kind, batch.origin_id, now, now)
     with connection.cursor() as cursor:
         cursor.executemany(
-            f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) "  # noqa: S608 - model identifiers only
+            f"INSERT INTO {table} ({columns}) VALUES ({placeholders}) "  # noqa: S608 # nosec B608 # model identifiers only
             f"ON CONFLICT (user_id, source, source_key) DO UPDATE SET {updates}",
             [(*constants, *_adapted(row)) for row in rows],
         )

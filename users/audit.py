@@ -44,7 +44,7 @@ def client_ip(request: HttpRequest | None) -> str | None:
     if request is None:
         return None
     address = import_string(settings.RATELIMIT_IP_META_KEY)(request)
-    return None if address in ("", "0.0.0.0") else address  # noqa: S104 - "unknown", not a bind
+    return None if address in ("", "0.0.0.0") else address  # noqa: S104 # nosec B104 # "unknown", not a bind
 
 
 @receiver(user_logged_in, dispatch_uid="audit_sign_in")
