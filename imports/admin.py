@@ -6,6 +6,7 @@ from django.http import HttpRequest
 
 from imports import services
 from imports.models import ImportJob, SavedMapping
+from users import audit
 from users.admin import UserAdmin
 
 
@@ -34,13 +35,31 @@ class ImportJobAdmin(admin.ModelAdmin):
 
     @admin.action(description="Retry (failed or cancelled imports)")
     def retry(self, request: HttpRequest, queryset: QuerySet[ImportJob]) -> None:
-        retried = sum(services.retry_import(job) for job in queryset)
+        retried = 0
+        for job in queryset.select_related("user"):
+            if services.retry_import(job):
+                retried += 1
+                _record(request, job, "staff.import_retried")
         self.message_user(request, f"Queued {retried} imports again.", messages.SUCCESS)
 
     @admin.action(description="Cancel and remove what they wrote")
     def cancel(self, request: HttpRequest, queryset: QuerySet[ImportJob]) -> None:
-        cancelled = sum(services.cancel_import(job) for job in queryset.active())
+        cancelled = 0
+        for job in queryset.active().select_related("user"):
+            if services.cancel_import(job):
+                cancelled += 1
+                _record(request, job, "staff.import_cancelled")
         self.message_user(request, f"Cancelled {cancelled} imports.", messages.SUCCESS)
+
+
+def _record(request: HttpRequest, job: ImportJob, action: str) -> None:
+    audit.record(
+        actor=request.user,
+        user=job.user,
+        action=action,
+        target=f"import:{job.pk}",
+        ip=audit.client_ip(request),
+    )
 
 
 @admin.register(SavedMapping)

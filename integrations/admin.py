@@ -6,6 +6,7 @@ from django.http import HttpRequest
 
 from integrations.connections import disconnect, request_sync
 from integrations.models import Connection, SyncRun, WebhookEvent
+from users import audit
 from users.admin import UserAdmin
 
 
@@ -50,16 +51,23 @@ class ConnectionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Sync now")
     def force_sync(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
-        connections = list(queryset.syncable())
+        connections = list(queryset.syncable().select_related("user"))
         for connection in connections:
             request_sync(connection, trigger="admin")
+            audit.record(
+                actor=request.user,
+                user=connection.user,
+                action="staff.connection_sync_requested",
+                target=f"connection:{connection.pk}",
+                ip=audit.client_ip(request),
+            )
         self.message_user(request, f"Queued a sync of {len(connections)} connections.", messages.SUCCESS)
 
     @admin.action(description="Revoke (keep the data)")
     def revoke(self, request: HttpRequest, queryset: QuerySet[Connection]) -> None:
         connections = list(queryset.exclude(status=Connection.Status.REVOKED).select_related("user"))
         for connection in connections:
-            disconnect(connection, delete_data=False)
+            disconnect(connection, delete_data=False, actor=request.user)
         self.message_user(request, f"Revoked {len(connections)} connections.", messages.SUCCESS)
 
 

@@ -15,6 +15,7 @@ from integrations.http import ProviderError
 from integrations.models import Connection
 from integrations.providers.base import TokenSet
 from integrations.tokens import source_for, store_tokens
+from users import audit
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,13 @@ def connect(*, user, provider: str, tokens: TokenSet, external_user_id: str = ""
         connection.next_sync_at = timezone.now()
         connection.save()
         store_tokens(connection, tokens)
+        audit.record(
+            actor=user,
+            user=user,
+            action="connection.connected",
+            target=f"connection:{connection.pk}",
+            details={"provider": provider},
+        )
     request_sync(connection, trigger="connect")
     return connection
 
@@ -48,10 +56,11 @@ def request_sync(connection: Connection, *, trigger: str = "manual") -> None:
     sync_connection_task.delay_on_commit(connection.pk, trigger=trigger)
 
 
-def disconnect(connection: Connection, *, delete_data: bool) -> bool:
+def disconnect(connection: Connection, *, delete_data: bool, actor=None) -> bool:
     """Revoke at the provider where it can, forget the tokens, and keep or delete the data.
 
-    Returns whether the provider confirmed the revocation.
+    Returns whether the provider confirmed the revocation. `actor` is who asked: the owner unless
+    given (staff in the admin).
     """
     revoked = _revoke_at_provider(connection)
     connection.access_token = ""
@@ -63,6 +72,13 @@ def disconnect(connection: Connection, *, delete_data: bool) -> bool:
         delete_source_data(user=connection.user, source=connection.provider)
         connection.cursors = {}
     connection.save()
+    audit.record(
+        actor=actor or connection.user,
+        user=connection.user,
+        action="connection.disconnected",
+        target=f"connection:{connection.pk}",
+        details={"provider": connection.provider, "data_deleted": delete_data, "revoked": revoked},
+    )
     return revoked
 
 

@@ -114,7 +114,13 @@ AUDIT_ACTION_LABELS = {
     "export.ready": "Data export ready",
     "export.downloaded": "Data export downloaded",
     "account.deletion_requested": "Account deletion requested",
+    "connection.connected": "Source connected",
+    "connection.disconnected": "Source disconnected",
     "staff.user_changed": "Account changed by staff",
+    "staff.viewed_health_data": "Health data viewed by staff",
+    "staff.connection_sync_requested": "Sync started by staff",
+    "staff.import_retried": "Import retried by staff",
+    "staff.import_cancelled": "Import cancelled by staff",
 }
 
 

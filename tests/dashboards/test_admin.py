@@ -78,3 +78,61 @@ def test_staff_listing_a_users_rollups_is_audited_but_an_unfiltered_list_is_not(
 
     staff_client.get(f"/admin/healthdata/dailyrollup/?user__id__exact={user.pk}")
     assert AuditEvent.objects.get(action="staff.viewed_health_data").user_id == user.pk
+
+
+def failed_job(user, media_root) -> ImportJob:
+    upload = media_root / "imports" / str(user.pk) / "scale.csv"
+    upload.parent.mkdir(parents=True)
+    upload.write_text("Day,Weight\n2026-01-01,80\n")
+    return ImportJob.objects.create(
+        user=user,
+        kind="csv",
+        status=ImportJob.Status.FAILED,
+        file_path=str(upload.relative_to(media_root)),
+        original_name="scale.csv",
+        size_bytes=1,
+        sha256="b" * 64,
+    )
+
+
+def test_staff_forcing_a_sync_is_audited(staff_client, staff_user, user):
+    connection = connection_with_tokens(user)
+
+    response = staff_client.post(
+        "/admin/integrations/connection/", {"action": "force_sync", "_selected_action": [connection.pk]}
+    )
+
+    assert response.status_code == 302
+    event = AuditEvent.objects.get(action="staff.connection_sync_requested")
+    assert (event.user, event.actor, event.target) == (user, staff_user, f"connection:{connection.pk}")
+
+
+def test_staff_revoking_a_connection_is_audited_with_the_staff_member_as_actor(
+    staff_client, staff_user, user
+):
+    connection = Connection.objects.create(user=user, provider="fitbit", status=Connection.Status.ERROR)
+
+    staff_client.post(
+        "/admin/integrations/connection/", {"action": "revoke", "_selected_action": [connection.pk]}
+    )
+
+    connection.refresh_from_db()
+    assert connection.status == Connection.Status.REVOKED
+    event = AuditEvent.objects.get(action="connection.disconnected")
+    assert (event.user, event.actor, event.details["provider"]) == (user, staff_user, "fitbit")
+
+
+def test_staff_retrying_and_cancelling_imports_is_audited(staff_client, staff_user, user, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    job = failed_job(user, tmp_path)
+
+    staff_client.post("/admin/imports/importjob/", {"action": "retry", "_selected_action": [job.pk]})
+    staff_client.post("/admin/imports/importjob/", {"action": "cancel", "_selected_action": [job.pk]})
+
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.CANCELLED
+    events = AuditEvent.objects.filter(user=user, actor=staff_user, target=f"import:{job.pk}")
+    assert sorted(events.values_list("action", flat=True)) == [
+        "staff.import_cancelled",
+        "staff.import_retried",
+    ]

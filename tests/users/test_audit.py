@@ -82,3 +82,20 @@ def test_admin_audit_list_renders(client, staff_user, user):
 
     assert response.status_code == 200
     assert b"auth.login" in response.content
+
+
+def test_connecting_and_disconnecting_a_source_are_recorded(user):
+    from integrations.connections import connect, disconnect
+    from integrations.providers.base import TokenSet
+
+    connection = connect(user=user, provider="oura", tokens=TokenSet(access_token="a-secret-access-token"))
+    connection.status = "revoked"  # already withdrawn at the provider: nothing to call there
+    disconnect(connection, delete_data=True)
+
+    events = AuditEvent.objects.for_user(user).order_by("pk")
+    assert [(event.action, event.actor) for event in events] == [
+        ("connection.connected", user),
+        ("connection.disconnected", user),
+    ]
+    assert events[1].details == {"provider": "oura", "data_deleted": True, "revoked": False}
+    assert "a-secret-access-token" not in str(list(events.values()))

@@ -197,3 +197,47 @@ def test_an_api_key_cannot_delete_the_account(user):
     assert response.status_code == 403
     user.refresh_from_db()
     assert user.is_active
+
+
+def test_erasure_deletes_the_users_import_jobs_and_uploaded_files(user, other_user, settings):
+    from imports.models import ImportJob
+
+    uploads = {}
+    for owner in (user, other_user):
+        upload = settings.MEDIA_ROOT / "imports" / str(owner.pk) / "export.zip"
+        upload.parent.mkdir(parents=True)
+        upload.write_bytes(b"PK")
+        ImportJob.objects.create(
+            user=owner,
+            kind="apple_health",
+            file_path=str(upload.relative_to(settings.MEDIA_ROOT)),
+            original_name="export.zip",
+            size_bytes=2,
+            sha256="e" * 64,
+        )
+        uploads[owner.pk] = upload
+
+    erasure.erase_account(user.pk)
+
+    assert not uploads[user.pk].parent.exists()
+    assert uploads[other_user.pk].exists()
+    assert list(ImportJob.objects.values_list("user_id", flat=True)) == [other_user.pk]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_erasure_revokes_each_provider_grant_then_deletes_the_connection(sandbox):
+    from integrations.connections import connect
+    from integrations.models import Connection
+    from integrations.providers.base import TokenSet
+    from tests.factories import UserFactory
+    from tests.integrations.sandbox.flows import connect as grant
+
+    user = UserFactory()
+    granted = grant(sandbox, "fitbit")
+    tokens = TokenSet(access_token=granted["access_token"], refresh_token=granted.get("refresh_token"))
+    connect(user=user, provider="fitbit", tokens=tokens)
+
+    assert erasure.erase_account(user.pk) is True
+
+    assert sandbox.count("fitbit", "revoke") == 1
+    assert not Connection.objects.filter(user_id=user.pk).exists()

@@ -277,3 +277,42 @@ def test_beat_purges_exports_with_a_registered_task_on_the_default_queue(setting
     assert entry["task"] in app.tasks
     for name in (entry["task"], "users.tasks.build_export_task", "users.tasks.erase_account_task"):
         assert app.tasks[name].queue == "default"
+
+
+def test_export_holds_connections_without_tokens_sync_runs_and_import_jobs(user, other_user):
+    from imports.models import ImportJob
+    from integrations.models import Connection, SyncRun
+
+    connection = Connection(user=user, provider="oura", external_user_id="oura-42")
+    connection.access_token = "access-token-never-exported"
+    connection.refresh_token = "refresh-token-never-exported"
+    connection.save()
+    SyncRun.objects.create(connection=connection, status="succeeded", trigger="manual", created_count=7)
+    ImportJob.objects.create(
+        user=user,
+        kind="csv",
+        file_path="imports/1/a.csv",
+        original_name="scale.csv",
+        size_bytes=1,
+        sha256="c" * 64,
+    )
+    ImportJob.objects.create(
+        user=other_user,
+        kind="csv",
+        file_path="imports/2/b.csv",
+        original_name="theirs.csv",
+        size_bytes=1,
+        sha256="d" * 64,
+    )
+
+    with read_zip(build_now(user)) as archive:
+        connections = json.loads(archive.read("integrations/connections.json"))
+        runs = read_csv(archive, "integrations/sync_runs.csv")
+        jobs = json.loads(archive.read("imports/jobs.json"))
+        everything = b"".join(archive.read(name) for name in archive.namelist())
+
+    assert [(item["provider"], item["external_user_id"]) for item in connections] == [("oura", "oura-42")]
+    assert (runs[1][0], runs[1][1], runs[1][5]) == ("oura", "succeeded", "7")
+    assert [job["original_name"] for job in jobs] == ["scale.csv"]
+    assert b"never-exported" not in everything
+    assert connection.access_token_encrypted.encode() not in everything
