@@ -7,7 +7,7 @@ from django.http import HttpRequest
 from django.utils import timezone
 
 from integrations import registry
-from integrations.models import Connection
+from integrations.models import Connection, ConnectionQuerySet
 
 STALE_AFTER = timedelta(days=3)
 
@@ -20,14 +20,17 @@ def connections_needing_user(request: HttpRequest) -> dict:
     return {"connection_problems": lambda: problems(user)}
 
 
-def problems(user) -> list[dict]:
+def needing_user(connections: ConnectionQuerySet) -> ConnectionQuerySet:
+    """The connections that need reconnecting, keep failing, or sent nothing for days."""
     stale_since = timezone.now() - STALE_AFTER
     stale = Q(status=Connection.Status.ACTIVE) & (
         Q(last_success_at__lt=stale_since) | Q(last_success_at__isnull=True, created__lt=stale_since)
     )
-    needing = Connection.objects.for_user(user).filter(
-        stale | Q(status__in=[Connection.Status.NEEDS_REAUTH, Connection.Status.ERROR])
-    )
+    return connections.filter(stale | Q(status__in=[Connection.Status.NEEDS_REAUTH, Connection.Status.ERROR]))
+
+
+def problems(user) -> list[dict]:
+    needing = needing_user(Connection.objects.for_user(user))
     return [
         {"connection": connection, "name": provider_name(connection.provider), "problem": problem(connection)}
         for connection in needing.order_by("provider")

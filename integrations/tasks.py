@@ -7,7 +7,7 @@ from datetime import datetime
 from celery import shared_task
 from django.utils import timezone
 
-from integrations import retention, sync
+from integrations import attention, retention, sync
 from integrations.http import CircuitOpen, RateLimited, TransientError
 from integrations.models import Connection
 
@@ -54,3 +54,9 @@ def dispatch_due_syncs_task() -> int:
 def enforce_retention_task() -> dict[str, int]:
     """Delete provider data older than each provider's retention setting (provider terms)."""
     return retention.enforce()
+
+
+@shared_task(queue="default")
+def notify_connection_problems_task() -> None:
+    """Beat runs this hourly: owners of failing or silent connections are told by email."""
+    attention.notify_owners()

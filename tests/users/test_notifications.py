@@ -60,3 +60,45 @@ def test_a_failed_send_is_tried_again_on_the_next_call(user, settings):
     assert (
         notify_connection_problem(user=user, provider_name="Oura", problem="stale", fix_url=FIX_URL) is True
     )
+
+
+def test_owners_of_failing_or_silent_connections_are_emailed_once_a_day(user, other_user, settings):
+    from django.utils import timezone
+
+    from integrations import attention
+    from integrations.models import Connection
+
+    settings.SITE_URL = "https://hfa.example"
+    long_ago = timezone.now() - timedelta(days=5)
+    failing = Connection.objects.create(user=user, provider="oura", status="error", last_error="Server down")
+    Connection.objects.create(user=user, provider="whoop", status="active", last_success_at=long_ago)
+    Connection.objects.create(user=user, provider="fitbit", status="active", last_success_at=timezone.now())
+    Connection.objects.create(user=user, provider="withings", status="revoked")
+    Connection.objects.create(
+        user=other_user, provider="oura", status="needs_reauth"
+    )  # mailed when it happened
+
+    assert attention.notify_owners() == 2
+    assert attention.notify_owners() == 0
+
+    subjects = sorted(message.subject for message in mail.outbox)
+    assert [subject.split("Your ")[1] for subject in subjects] == [
+        "Oura connection needs you",
+        "WHOOP connection needs you",
+    ]
+    oura = next(message for message in mail.outbox if "Oura" in message.subject)
+    assert oura.to == [user.email]
+    assert f"https://hfa.example/connections/{failing.pk}/" in oura.body
+    assert "keeps failing" in oura.body
+
+
+def test_a_deactivated_account_is_not_emailed_about_its_connections(user):
+    from integrations import attention
+    from integrations.models import Connection
+
+    Connection.objects.create(user=user, provider="oura", status="error")
+    user.is_active = False
+    user.save()
+
+    assert attention.notify_owners() == 0
+    assert mail.outbox == []
