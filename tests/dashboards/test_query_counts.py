@@ -22,6 +22,7 @@ PAGES = {
     "/goals/": 8,
     "/connections/": 9,
     "/imports/": 4,
+    "/account/": 6,
 }
 
 
@@ -53,3 +54,48 @@ def test_a_page_runs_as_many_queries_with_ten_times_the_data(client, url):
     assert Record.objects.for_user(large).count() >= 10 * small_records
     assert large_count == small_count
     assert large_count <= PAGES[url]
+
+
+def connection_with_runs(user, runs: int):
+    from integrations.models import Connection, SyncRun
+
+    connection = Connection.objects.create(user=user, provider="fitbit", status="active")
+    SyncRun.objects.bulk_create(
+        [SyncRun(connection=connection, status="succeeded", created_count=n) for n in range(runs)]
+    )
+    return connection
+
+
+def job_with_rejections(user, rejected_rows: int):
+    from imports.models import ImportJob
+
+    rows = [{"line": n, "reason": "out_of_range", "raw": "x"} for n in range(rejected_rows)]
+    return ImportJob.objects.create(
+        user=user,
+        kind="csv",
+        status="succeeded",
+        file_path="imports/x.csv",
+        original_name="scale.csv",
+        size_bytes=1,
+        sha256="f" * 64,
+        rejected={"out_of_range": rejected_rows},
+        rejected_rows=rows,
+    )
+
+
+@pytest.mark.parametrize(
+    ("make", "url", "budget"),
+    [
+        (connection_with_runs, "/connections/{pk}/", 5),
+        (job_with_rejections, "/imports/{pk}/", 4),
+    ],
+)
+def test_a_detail_page_runs_as_many_queries_with_ten_times_the_history(client, make, url, budget):
+    counts = []
+    for size in (5, 50):
+        user = signed_in_with_data(client, days=3)
+        item = make(user, size)
+        counts.append(queries_of(client, url.format(pk=item.pk)))
+
+    assert counts[0] == counts[1]
+    assert counts[1] <= budget
