@@ -17,6 +17,7 @@ import threading
 import time
 import uuid
 import zipfile
+import zlib
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -221,6 +222,10 @@ def run_import(job_id: int) -> None:
         logger.info("import stopped: job no longer held", extra={"job_id": job_id})
     except ImportRejected as rejected:
         _end_failed(job, token, rejected.code, rejected.reason)
+    except (zipfile.BadZipFile, zlib.error, EOFError) as error:
+        # The directory was sound at upload, but a member's data is damaged: retrying cannot help.
+        reason = f"The zip archive is damaged ({error}). Download or export it again."
+        _end_failed(job, token, "bad_zip", reason)
     except Exception as error:
         _release(job, token, error)
         raise
@@ -248,9 +253,12 @@ def _run(job: ImportJob, token: str) -> None:
     tally = Tally.from_job(job)
     if job.checkpoint:
         tally.days |= _days_of(job)
-    reader = ReadAhead(_batches(parser, job.checkpoint))
+    reader = ReadAhead(_batches(parser, job.checkpoint), wait_seconds=PROGRESS_SECONDS)
     for batch in reader:
-        _commit(job, token, batch, tally)
+        if batch is None:
+            _beat(job, token, parser.fraction_done)
+        else:
+            _commit(job, token, batch, tally)
     _finish(job, token, parser, tally, parse_seconds=reader.producer_seconds)
 
 
@@ -280,13 +288,16 @@ class ReadAhead:
     """Parse in a thread while the caller writes: the database works while the next batch is read.
 
     The parsers are pure (no database), so only the calling thread touches the connection. At most
-    `depth` batches wait in memory; an error in the parser is raised in the caller.
+    `depth` batches wait in memory; an error in the parser is raised in the caller. When no batch
+    comes within `wait_seconds` (a long stretch of skipped elements, or the items before a resume
+    point), None is yielded so that the caller can still report progress.
     """
 
     _done = object()
 
-    def __init__(self, batches: Iterator[Batch], depth: int = 2) -> None:
+    def __init__(self, batches: Iterator[Batch], depth: int = 2, wait_seconds: float | None = None) -> None:
         self.batches = batches
+        self.wait_seconds = wait_seconds
         self.queue: queue.Queue = queue.Queue(maxsize=depth)
         self.stopped = threading.Event()
         self.producer_seconds = 0.0
@@ -295,12 +306,18 @@ class ReadAhead:
     def __iter__(self) -> Iterator[Batch]:
         self.thread.start()
         try:
-            while (batch := self.queue.get()) is not self._done:
+            while (batch := self._get()) is not self._done:
                 if isinstance(batch, BaseException):
                     raise batch
                 yield batch
         finally:
             self.stopped.set()
+
+    def _get(self) -> Batch | None:
+        try:
+            return self.queue.get(timeout=self.wait_seconds)
+        except queue.Empty:
+            return None
 
     def _produce(self) -> None:
         began = time.monotonic()
@@ -349,6 +366,13 @@ def _commit(job: ImportJob, token: str, batch: Batch, tally: Tally) -> None:
         if held != 1:
             raise LeaseLost
     job.checkpoint, job.source = batch.position, source
+
+
+def _beat(job: ImportJob, token: str, fraction_done: float) -> None:
+    """Report progress and liveness while no batch is ready to commit."""
+    held = _held(job, token).update(progress=round(fraction_done * 99, 1), heartbeat_at=timezone.now())
+    if held != 1:
+        raise LeaseLost
 
 
 def _finish(job: ImportJob, token: str, parser, tally: Tally, parse_seconds: float) -> None:

@@ -1,5 +1,6 @@
 """The import pages: upload a file, follow its progress, cancel, retry or delete it."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -24,13 +25,25 @@ def import_list(request: HttpRequest) -> HttpResponse:
 def import_new(request: HttpRequest) -> HttpResponse:
     # The upload handler must be in place before the CSRF check reads the body.
     uploads.use_import_upload_handler(request)
-    return _import_new(request)
+    try:
+        return _import_new(request)
+    except uploads.UploadTooLarge as too_large:
+        messages.error(request, str(too_large.detail))
+        return render(request, "imports/new.html", _new_context(request), status=too_large.status_code)
+
+
+def _new_context(request: HttpRequest) -> dict:
+    return {
+        "kinds": KINDS,
+        "presets": [p.name for p in PRESETS],
+        "preset": request.GET.get("preset", ""),
+        "max_upload_gb": settings.IMPORT_MAX_UPLOAD_BYTES / 1024**3,
+    }
 
 
 @login_required
 @csrf_protect
 def _import_new(request: HttpRequest) -> HttpResponse:
-    preset = request.GET.get("preset", "")
     if request.method == "POST":
         uploaded = request.FILES.get("file")
         if uploaded is None:
@@ -39,8 +52,7 @@ def _import_new(request: HttpRequest) -> HttpResponse:
             job = _start(request, uploaded)
             if job is not None:
                 return redirect("imports:detail", pk=job.pk)
-    context = {"kinds": KINDS, "presets": [p.name for p in PRESETS], "preset": preset}
-    return render(request, "imports/new.html", context)
+    return render(request, "imports/new.html", _new_context(request))
 
 
 def _start(request: HttpRequest, uploaded) -> ImportJob | None:

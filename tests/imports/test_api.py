@@ -335,3 +335,14 @@ def test_another_users_import_page_is_not_found(client, user, other_user):
 
     assert client.get(f"/imports/{job.pk}/").status_code == 404
     assert client.post(f"/imports/{job.pk}/delete").status_code == 404
+
+
+def test_the_upload_page_refuses_a_file_over_the_size_limit_with_the_reason(client, user, settings, media):
+    settings.IMPORT_MAX_UPLOAD_BYTES = 1000
+    client.force_login(user)
+
+    response = client.post("/imports/new/", {"file": attach(FIXTURES / "apple_export_small.xml")})
+
+    assert response.status_code == 413
+    assert "upload limit" in response.content.decode()
+    assert not ImportJob.objects.exists()

@@ -1,6 +1,7 @@
 import os
 import shutil
 import time
+import zipfile
 from datetime import timedelta
 from pathlib import Path
 
@@ -311,3 +312,124 @@ def test_staged_uploads_nobody_imported_are_purged_after_a_day(user, media):
     assert not abandoned.exists()
     assert fresh.exists()
     assert job.absolute_path.exists()
+
+
+# (unit, value) as Apple writes them, for every quantity type the metric registry names.
+APPLE_SAMPLES = {
+    "steps": [("count", 812)],
+    "distance": [("km", 0.62), ("mi", 0.41)],
+    "active_energy": [("Cal", 31.5), ("kJ", 130.2)],
+    "basal_energy": [("kcal", 62.0), ("kJ", 260.0)],
+    "floors_climbed": [("count", 3)],
+    "exercise_minutes": [("min", 12)],
+    "heart_rate": [("count/min", 71)],
+    "resting_heart_rate": [("count/min", 54)],
+    "hrv_sdnn": [("ms", 48.3)],
+    "walking_heart_rate_avg": [("count/min", 96)],
+    "weight": [("kg", 73.8), ("lb", 162.6), ("st", 11.6)],
+    "body_fat": [("%", 0.241)],
+    "bmi": [("count", 23.1)],
+    "lean_mass": [("kg", 56.0), ("lb", 123.4)],
+    "height": [("cm", 172), ("ft", 5.64), ("in", 67.7), ("m", 1.72)],
+    "spo2": [("%", 0.97)],
+    "respiratory_rate": [("count/min", 14.5)],
+    "body_temperature": [("degC", 36.8), ("degF", 98.6)],
+    "blood_glucose": [("mg/dL", 97), ("mmol&lt;180.1558800000541&gt;/L", 5.4)],
+    "energy_intake": [("kcal", 540), ("Cal", 540), ("kJ", 2260)],
+    "protein": [("g", 32)],
+    "carbohydrates": [("g", 61)],
+    "fat": [("g", 18)],
+    "fiber": [("g", 7)],
+    "sugar": [("g", 12)],
+    "sodium": [("mg", 840)],
+    "caffeine": [("mg", 95)],
+    "water": [("mL", 250), ("fl_oz_us", 8)],
+}
+
+
+def test_every_registry_quantity_type_in_every_unit_apple_writes_is_imported(user):
+    from imports.parsers.apple_health import QUANTITY_METRICS
+
+    assert set(QUANTITY_METRICS.values()) == set(APPLE_SAMPLES)
+    types = {metric: healthkit for healthkit, metric in QUANTITY_METRICS.items()}
+    lines = [
+        f'<Record type="{types[metric]}" sourceName="Health" unit="{unit}" value="{value}" '
+        f'startDate="2025-01-14 07:{minute:02d}:00 -0500" endDate="2025-01-14 07:{minute:02d}:00 -0500"/>'
+        for metric, samples in APPLE_SAMPLES.items()
+        for minute, (unit, value) in enumerate(samples)
+    ]
+    content = f'<HealthData locale="en_US">{"".join(lines)}</HealthData>'.encode()
+    job = upload(user, FIXTURES / "every_type.xml", content=content)
+
+    run_import(job.pk)
+
+    job.refresh_from_db()
+    assert job.status == "succeeded"
+    assert job.rejected == {}
+    assert job.counts_by_metric == {metric: len(samples) for metric, samples in APPLE_SAMPLES.items()}
+    weights = Record.objects.filter(user=user, metric="weight").values_list("value", flat=True)
+    assert sorted(round(weight, 1) for weight in weights) == [73.7, 73.8, 73.8]
+
+
+def test_a_newer_export_covering_the_old_period_adds_only_what_is_new(user):
+    old = (FIXTURES / "apple_export_small.xml").read_bytes()
+    first = upload(user, FIXTURES / "apple_export_small.xml", content=old)
+    run_import(first.pk)
+    stored = Record.objects.filter(user=user).count()
+    # A later export: the HKDevice memory addresses differ and a new sample follows the old ones.
+    newer = old.replace(b"0x303c1a210", b"0x2829a1b30").replace(
+        b"</HealthData>",
+        b'<Record type="HKQuantityTypeIdentifierStepCount" sourceName="Ana\xe2\x80\x99s iPhone" '
+        b'unit="count" startDate="2025-02-01 08:00:00 -0500" endDate="2025-02-01 08:10:00 -0500" '
+        b'value="640"/></HealthData>',
+    )
+
+    second = upload(user, FIXTURES / "newer_export.xml", content=newer)
+    run_import(second.pk)
+
+    second.refresh_from_db()
+    assert second.status == "succeeded"
+    assert second.created_count == 1
+    assert Record.objects.filter(user=user).count() == stored + 1
+
+
+def test_a_zip_whose_member_data_is_damaged_fails_once_with_the_reason(user, tmp_path):
+    path = tmp_path / "export.zip"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("apple_health_export/export.xml", (FIXTURES / "apple_export_small.xml").read_bytes())
+    content = bytearray(path.read_bytes())
+    member = zipfile.ZipFile(path).infolist()[0]
+    data_start = member.header_offset + 30 + len(member.filename.encode())
+    middle = data_start + member.compress_size // 2
+    content[middle : middle + 64] = bytes(64)
+    job = upload(user, path, content=bytes(content))
+
+    run_import(job.pk)
+
+    job.refresh_from_db()
+    assert (job.status, job.error_code, job.attempts) == ("failed", "bad_zip", 1)
+    assert "damaged" in job.error_message
+    assert not Record.objects.filter(user=user).exists()
+
+
+def test_progress_and_heartbeat_are_written_while_no_batch_is_ready(user, monkeypatch):
+    monkeypatch.setattr(services, "PROGRESS_SECONDS", 0.05)
+    job = upload(user, FIXTURES / "apple_export_small.xml")
+    beats = []
+    real_beat = services._beat
+
+    def beat(job, token, fraction_done):
+        real_beat(job, token, fraction_done)
+        beats.append(ImportJob.objects.values_list("heartbeat_at", "progress").get(pk=job.pk))
+
+    monkeypatch.setattr(services, "_beat", beat)
+    # A long stretch of elements that give no item (unknown types, or the items before a resume point).
+    stop_after(monkeypatch, 0, lambda job: time.sleep(0.5))
+
+    run_import(job.pk)
+
+    job.refresh_from_db()
+    assert job.status == "succeeded"
+    assert len(beats) >= 3
+    assert beats[0][1] > 0
+    assert beats[-1][0] > beats[0][0]
