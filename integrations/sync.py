@@ -23,12 +23,11 @@ from datetime import datetime, timedelta
 from itertools import islice
 
 from django.conf import settings
-from django.db import OperationalError, transaction
+from django.db import InterfaceError, OperationalError, transaction
 from django.db import connection as db_connection
 from django.db.models import Q
 from django.utils import timezone
 
-from healthdata import rollups
 from healthdata.ingest import ingest
 from healthdata.normalized import Origin, RecordIn, SessionIn
 from integrations.http import AuthRevoked, ProviderError, TransientError
@@ -65,7 +64,6 @@ class _Tally:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
-    days: set = field(default_factory=set)
 
     def add(self, result) -> None:
         self.counts.update(result.by_metric)
@@ -73,7 +71,6 @@ class _Tally:
         self.created += result.created
         self.updated += result.updated
         self.unchanged += result.unchanged
-        self.days |= set(result.days)
 
 
 def run(
@@ -92,6 +89,7 @@ def run(
     if not claim(connection_id, timedelta(seconds=settings.SYNC_LEASE_SECONDS)):
         logger.info("sync skipped: connection busy", extra={"connection": connection_id})
         return None
+    sync_run = None
     try:
         connection = Connection.objects.select_related("user").get(pk=connection_id)
         if connection.status not in (Connection.Status.ACTIVE, Connection.Status.ERROR):
@@ -99,8 +97,37 @@ def run(
         sync_run = SyncRun.objects.create(connection=connection, trigger=trigger)
         _run(connection, sync_run, data_types=data_types, start=start, end=end)
         return sync_run
+    except Exception as error:
+        if not _is_database_failure(error):
+            raise
+        _fail_on_lost_database(connection_id, sync_run)
+        raise TransientError(f"database failure during the sync: {type(error).__name__}") from error
     finally:
         release(connection_id)
+
+
+def _is_database_failure(error: Exception) -> bool:
+    """A dropped or failing database connection, whether or not Django wrapped the driver's error."""
+    driver = db_connection.Database
+    failures = (OperationalError, InterfaceError, driver.OperationalError, driver.InterfaceError)
+    return isinstance(error, failures)
+
+
+def _fail_on_lost_database(connection_id: int, sync_run: SyncRun | None) -> None:
+    """Record the failure on a fresh database connection: the old one may be gone.
+
+    Every batch commits with its rollups and a cursor moves only after its data type is done,
+    so the run that the task retries later re-reads whatever this one did not finish.
+    """
+    db_connection.close()
+    now = timezone.now()
+    hint = "A temporary problem on our side interrupted the sync. It will try again automatically."
+    if sync_run is not None and sync_run.pk:
+        errors = [*sync_run.errors, {"data_type": "", "message": "database connection lost", "hint": hint}]
+        SyncRun.objects.filter(pk=sync_run.pk).update(
+            status=SyncRun.Status.FAILED, finished_at=now, errors=errors
+        )
+    Connection.objects.filter(pk=connection_id).update(last_error=hint, last_error_at=now)
 
 
 def _run(
@@ -128,6 +155,8 @@ def _run(
             except ProviderError as error:
                 _note_error(sync_run, data_type, error)
             except Exception as error:  # a mapping bug must not stop the other data types
+                if _is_database_failure(error):
+                    raise  # but a lost database stops the whole run: see run()
                 logger.exception("sync failed unexpectedly", extra={"data_type": data_type})
                 _note_error(sync_run, data_type, ProviderError(f"unexpected {type(error).__name__}"))
     except AuthRevoked as error:
@@ -135,11 +164,7 @@ def _run(
         mark_needs_reauth(connection.pk, error.hint)
     finally:
         source.client.close()
-        try:
-            if tally.days:
-                rollups.refresh(user=connection.user, days=tally.days)
-        finally:
-            _finish(connection, sync_run, tally, requests_made=source.client.requests_made)
+    _finish(connection, sync_run, tally, requests_made=source.client.requests_made)
     if transient is not None:
         raise transient
 
@@ -162,9 +187,9 @@ def _sync_data_type(
     records = _records(source, data_type, source.fetch(data_type, window_start, window_end))
     origin = Origin(kind="sync", id=sync_run.pk)
     for batch in _batches(records):
-        result = ingest(
-            user=connection.user, source=source.slug, records=batch, origin=origin, refresh_rollups=False
-        )
+        # Each batch commits with the rollups of its days: a run that dies after a commit leaves
+        # no day whose records and rollups disagree (a re-read finds the records unchanged).
+        result = ingest(user=connection.user, source=source.slug, records=batch, origin=origin)
         tally.add(result)
     if not targeted:
         _advance_cursor(connection, data_type, window_end)
