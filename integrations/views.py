@@ -8,6 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
@@ -95,7 +96,8 @@ def disconnect_view(request: HttpRequest, pk: int) -> HttpResponse:
 def is_allowed_return_url(url: str) -> bool:
     """Only the site itself and the configured app schemes may receive a returning user."""
     if url.startswith("/") and not url.startswith(("//", "/\\")):
-        return True
+        # As a browser reads it: "/\t/evil.example" loses its tab and leaves the site.
+        return url_has_allowed_host_and_scheme(url, allowed_hosts=None)
     for allowed in settings.CONNECT_RETURN_URL_ALLOWLIST:
         if allowed.endswith("://") and url.startswith(allowed):  # an app scheme: hfa://
             return True

@@ -29,7 +29,7 @@ from tests.factories import (
 from users import export
 
 METHODS = ("get", "post", "put", "patch", "delete")
-PARAMETER = re.compile(r"<(?:\w+:)?(\w+)>|\(\?P<(\w+)>")
+PARAMETER = re.compile(r"<(?:\w+:)?(\w+)>|\(\?P<(\w+)>[^)]*\)")
 
 
 @dataclass(frozen=True)
