@@ -10,5 +10,6 @@ urlpatterns = [
     path("connections/<int:pk>/sync/", views.sync_now, name="sync-now"),
     path("connections/<int:pk>/disconnect/", views.disconnect_view, name="disconnect"),
     path("connections/connect/<slug:provider>/", views.connect_start, name="connect"),
+    path("connections/connect/<slug:provider>/return/", views.connect_return, name="connect-return"),
     path("webhooks/<slug:provider>/", views.webhook, name="webhook"),
 ]

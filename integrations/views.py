@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode, urlsplit
+
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -67,9 +70,39 @@ def connect_start(request: HttpRequest, provider: str) -> HttpResponse:
     return_url = request.GET.get("next", "")
     if return_url and not is_allowed_return_url(return_url):
         raise PermissionDenied("This return address is not allowed.")
-    return render(
-        request, "integrations/connect.html", {"source": source, "next": return_url or "/connections/"}
-    )
+    after = _after_connect(provider, return_url)
+    return render(request, "integrations/connect.html", {"source": source, "next": after})
+
+
+def _after_connect(provider: str, return_url: str) -> str:
+    """Where allauth sends the user once connected: a local path itself, anything else through
+    `connect_return` (allauth follows only same-site http(s) addresses, never an app's scheme)."""
+    if not return_url:
+        return reverse("integrations:connections")
+    if return_url.startswith("/") and not return_url.startswith(("//", "/\\")):
+        return return_url
+    return f"{reverse('integrations:connect-return', args=[provider])}?{urlencode({'to': return_url})}"
+
+
+class _ReturnRedirect(HttpResponseRedirect):
+    """A redirect that may leave for an allow-listed app scheme (`hfa://`), not only http(s)."""
+
+    def __init__(self, url: str) -> None:
+        self.allowed_schemes = [*self.allowed_schemes, urlsplit(url).scheme]
+        super().__init__(url)
+
+
+@login_required
+def connect_return(request: HttpRequest, provider: str) -> HttpResponse:
+    """Send a user who finished connecting back to the allow-listed URL their client gave,
+    with the provider and the connection's status appended."""
+    return_url = request.GET.get("to", "")
+    if not return_url or not is_allowed_return_url(return_url):
+        raise PermissionDenied("This return address is not allowed.")
+    connection = Connection.objects.for_user(request.user).filter(provider=provider).first()
+    outcome = {"provider": provider, "status": connection.status if connection else "not_connected"}
+    separator = "&" if "?" in return_url else "?"
+    return _ReturnRedirect(f"{return_url}{separator}{urlencode(outcome)}")
 
 
 @login_required

@@ -4,10 +4,15 @@ The sandbox runs on pytest-django's live server; allauth's real views run the co
 (`manage.py connect_sandbox`), and syncs go through integrations.http like in production.
 """
 
+import html
+import re
+import threading
 import time
 from io import StringIO
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+import requests
 from django.core import mail
 from django.core.management import call_command
 
@@ -186,3 +191,155 @@ def test_a_notification_with_a_bad_signature_is_refused(connect, sandbox, live_s
 
     assert response.status_code in (401, 403)
     assert queued == []
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_slow_answer_times_out_and_is_retried(connect, sandbox, settings, short_backfill, provider):
+    settings.PROVIDER_HTTP_READ_TIMEOUT = 0.3
+    connection = connect(provider)
+    sandbox.fault(provider, "slow", times=1, delay_seconds=1.0)
+    before = sandbox.count(provider, "total")
+
+    run = sync.run(connection.pk)
+
+    assert run.status == SyncRun.Status.SUCCEEDED, run.errors
+    assert run.requests_made == sandbox.count(provider, "total") - before
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_rotated_refresh_token_is_stored_and_used_for_the_next_refresh(
+    connect, sandbox, short_backfill, provider
+):
+    connection = connect(provider)
+    first_refresh_token = connection.refresh_token
+    sandbox.fault(provider, "rotate_refresh")
+    sandbox.fault(provider, "expire_access_tokens")
+
+    rotated = sync.run(connection.pk)
+    connection.refresh_from_db()
+    sandbox.fault(provider, "expire_access_tokens")
+    next_run = sync.run(connection.pk)
+
+    assert rotated.status == next_run.status == SyncRun.Status.SUCCEEDED, (rotated.errors, next_run.errors)
+    assert connection.refresh_token != first_refresh_token
+    assert sandbox.count(provider, "token") == 3  # the code exchange, then one refresh per run
+    assert Connection.objects.get(pk=connection.pk).status == Connection.Status.ACTIVE
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_two_concurrent_syncs_of_one_connection_run_once(connect, sandbox, short_backfill, provider):
+    from django.db import connections
+
+    connection = connect(provider)
+    # The first data request answers slowly, so the first run still holds the lease when the second starts.
+    sandbox.fault(provider, "slow", times=1, delay_seconds=1.0)
+    results = []
+
+    def worker() -> None:
+        try:
+            results.append(sync.run(connection.pk))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+        time.sleep(0.3)
+    for thread in threads:
+        thread.join(timeout=120)
+
+    assert sorted(result is None for result in results) == [False, True]
+    assert SyncRun.objects.filter(connection=connection).count() == 1
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_repeated_notification_queues_its_sync_once(
+    connect, sandbox, live_server, queued, settings, provider
+):
+    settings.FITBIT_WEBHOOK_KEYSET_URL = sandbox.url(
+        "fitbit", "/googlehealthapi/webhooks/webhooks_public_keyset.json"
+    )
+    connect(provider)
+    queued.clear()
+
+    response = sandbox.send_webhook(
+        provider, f"{live_server.url}/webhooks/{provider}/", account="demo", repeat=1
+    )
+
+    assert 200 <= response.status_code < 300
+    assert len(queued) == 1
+
+
+def _is_a_friendly_page(answer) -> bool:
+    """A page in the site's layout (allauth answers an authentication error with 401), never a 5xx."""
+    shown = b"</html>" in answer.content and b"Traceback" not in answer.content
+    return answer.status_code in (200, 401) and shown
+
+
+def _start_connect(client, provider: str) -> str:
+    """allauth's connect view (POST, as the connect page's button); returns the authorize URL."""
+    started = client.post(f"/accounts/{provider}/login/", {"process": "connect", "next": "/connections/"})
+    assert started.status_code == 302
+    return started["Location"]
+
+
+def _callback_path(authorize_url: str, choice: str) -> tuple[str, dict]:
+    answer = requests.get(
+        authorize_url,
+        params={"sandbox_auto": choice, "sandbox_account": "demo"},
+        allow_redirects=False,
+        timeout=10,
+    )
+    assert answer.status_code == 302
+    callback = urlsplit(answer.headers["Location"])
+    return callback.path, dict(parse_qsl(callback.query))
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_denied_consent_lands_on_a_friendly_page(sandbox, client, user, provider):
+    client.force_login(user)
+
+    path, params = _callback_path(_start_connect(client, provider), "deny")
+    answer = client.get(path, params, follow=True)
+
+    assert params["error"] == "access_denied"
+    assert _is_a_friendly_page(answer)
+    assert not Connection.objects.filter(user=user, provider=provider).exists()
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_callback_with_a_wrong_state_lands_on_a_friendly_page_and_connects_nothing(
+    sandbox, client, user, provider
+):
+    client.force_login(user)
+
+    path, params = _callback_path(_start_connect(client, provider), "approve")
+    answer = client.get(path, {**params, "state": "not-the-state-we-sent"}, follow=True)
+
+    assert _is_a_friendly_page(answer)
+    assert not Connection.objects.filter(user=user, provider=provider).exists()
+    assert sandbox.count(provider, "token") == 0  # the code is never exchanged
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_provider_error_on_the_callback_lands_on_a_friendly_page(sandbox, client, user, provider):
+    client.force_login(user)
+
+    path, params = _callback_path(_start_connect(client, provider), "approve")
+    answer = client.get(path, {"state": params["state"], "error": "server_error"}, follow=True)
+
+    assert _is_a_friendly_page(answer)
+    assert not Connection.objects.filter(user=user, provider=provider).exists()
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_connecting_from_an_app_returns_to_its_allow_listed_url(sandbox, client, user, queued, provider):
+    client.force_login(user)
+    page = client.get(f"/connections/connect/{provider}/", {"next": "hfa://connected?from=app"})
+    form = re.search(r'<form method="post" action="(/accounts/[^"]+/login/[^"]*)"', page.content.decode())
+    started = client.post(html.unescape(form.group(1)))
+    path, params = _callback_path(started["Location"], "approve")
+
+    finished = client.get(path, params, follow=True)
+
+    assert finished.redirect_chain[-1][0] == f"hfa://connected?from=app&provider={provider}&status=active"

@@ -1,4 +1,6 @@
+import html
 import re
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
@@ -84,3 +86,29 @@ def test_the_connect_page_refuses_a_return_url_outside_the_allow_list(client, us
 )
 def test_return_urls_are_checked_against_the_allow_list(url, allowed):
     assert is_allowed_return_url(url) is allowed
+
+
+def test_the_connect_page_sends_an_app_return_url_through_the_return_view(client, user, acme):
+    client.force_login(user)
+
+    page = client.get("/connections/connect/oura/", {"next": "hfa://connected"})
+
+    form = re.search(r'<form method="post" action="(/accounts/[^"]+/login/[^"]*)"', page.content.decode())
+    query = parse_qs(urlsplit(html.unescape(form.group(1))).query)
+    assert query["next"] == ["/connections/connect/oura/return/?to=hfa%3A%2F%2Fconnected"]
+
+
+def test_the_return_view_appends_the_connection_status(client, connection):
+    client.force_login(connection.user)
+
+    answer = client.get("/connections/connect/oura/return/", {"to": "hfa://connected?x=1"})
+
+    assert answer.status_code == 302
+    assert answer["Location"] == "hfa://connected?x=1&provider=oura&status=active"
+
+
+def test_the_return_view_refuses_a_url_outside_the_allow_list(client, user, acme):
+    client.force_login(user)
+
+    assert client.get("/connections/connect/oura/return/", {"to": "evil://x"}).status_code == 403
+    assert client.get("/connections/connect/oura/return/").status_code == 403
