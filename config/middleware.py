@@ -6,6 +6,9 @@ import time
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse
+from django.template import loader
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from config.api_errors import error_response
 from config.observability import new_request_id, request_id_var
@@ -13,6 +16,9 @@ from config.observability import new_request_id, request_id_var
 request_logger = logging.getLogger("hfa.request")
 error_logger = logging.getLogger("hfa.errors")
 EXPECTED_EXCEPTIONS = (Http404, PermissionDenied, SuspiciousOperation)
+# Redis (cache, locks, sign-in rate limits) unreachable: what needs it answers 503, never a 500.
+CACHE_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError)
+UNAVAILABLE_RETRY_AFTER_SECONDS = 30
 
 
 def is_api_request(request: HttpRequest) -> bool:
@@ -72,6 +78,8 @@ class ApiErrorMiddleware:
         return replacement
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, CACHE_UNAVAILABLE):
+            return self._unavailable(request)
         if not is_api_request(request) or settings.DEBUG:
             return None
         if isinstance(exception, RequestDataTooBig):
@@ -80,3 +88,14 @@ class ApiErrorMiddleware:
             return None  # Django answers these through handler400/403/404, in the error shape
         error_logger.exception("Unhandled error on %s %s", request.method, request.path)
         return error_response(500)
+
+    @staticmethod
+    def _unavailable(request: HttpRequest) -> HttpResponse:
+        error_logger.warning("Redis unreachable on %s %s", request.method, request.path)
+        retry_after = UNAVAILABLE_RETRY_AFTER_SECONDS
+        if is_api_request(request) or request.path.startswith("/_allauth/"):
+            return error_response(503, retry_after=retry_after)
+        # Like the 500 page, this one must not depend on what may be failing (context processors).
+        response = HttpResponse(loader.get_template("errors/503.html").render(), status=503)
+        response["Retry-After"] = str(retry_after)
+        return response

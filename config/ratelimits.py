@@ -1,11 +1,16 @@
 """Who a client is for rate limiting, and the default API limit per user and per IP."""
 
 import ipaddress
+import logging
 
 from django.conf import settings
 from django.http import HttpRequest
 from django_ratelimit.core import get_usage
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 from rest_framework.throttling import BaseThrottle
+
+logger = logging.getLogger(__name__)
 
 
 def client_ip_from_request(request: HttpRequest) -> str:
@@ -41,7 +46,13 @@ class ApiRateThrottle(BaseThrottle):
         if request.user and request.user.is_authenticated:
             limits.append(("user", settings.API_RATE_LIMIT_USER))
         for key, rate in limits:
-            usage = get_usage(request._request, group=f"api:{key}", key=key, rate=rate, increment=True)
+            try:
+                usage = get_usage(request._request, group=f"api:{key}", key=key, rate=rate, increment=True)
+            except (RedisConnectionError, RedisTimeoutError):
+                # A fairness budget, not a lock: reads keep answering while Redis is away.
+                # Sign-in limits (allauth) fail closed instead: see config.middleware.
+                logger.warning("API rate limit not counted: Redis is unreachable")
+                return True
             if usage and usage["should_limit"]:
                 self.wait_seconds = usage["time_left"]
                 return False

@@ -1,0 +1,72 @@
+"""Redis (cache, rate limits, broker) stops and comes back: the site keeps answering, then recovers.
+
+The test runs its own redis-server on a free loopback port and points the cache and the broker at
+it, so stopping it disturbs nobody else.
+"""
+
+import pytest
+from django.core.cache import cache
+from django.test import Client
+
+from config.celery import app as celery_app
+from tests.faults.conftest import needs_redis_server
+
+pytestmark = needs_redis_server
+
+PAGES = ["/", "/data/activity/", "/goals/", "/connections/", "/imports/", "/account/"]
+API = ["/api/v1/me", "/api/v1/records", "/api/v1/summary", "/api/v1/connections", "/api/v1/imports/"]
+SIGN_IN = "/accounts/login/"
+HEADLESS_SIGN_IN = "/_allauth/browser/v1/auth/login"
+
+
+@pytest.fixture
+def app_on_own_redis(own_redis, settings):
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": own_redis.url(1),
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+    broker_url = celery_app.conf.broker_url
+    celery_app.conf.broker_url = own_redis.url(2)
+    yield own_redis
+    celery_app.conf.broker_url = broker_url
+
+
+def statuses(client: Client, paths: list[str]) -> dict[str, int]:
+    return {path: client.get(path).status_code for path in paths}
+
+
+def test_pages_and_the_api_keep_answering_without_redis_and_everything_recovers(
+    client, user, app_on_own_redis
+):
+    redis_server = app_on_own_redis
+    client.force_login(user)  # sessions live in the database
+    visitor = Client()
+    assert client.get("/health/ready").status_code == 200
+
+    redis_server.stop()
+
+    assert statuses(client, PAGES) == dict.fromkeys(PAGES, 200)
+    assert statuses(client, API) == dict.fromkeys(API, 200)
+    ready = client.get("/health/ready")
+    assert ready.status_code == 503
+    assert ready.json()["checks"] == {"database": "ok", "cache": "error", "broker": "error"}
+    # Sign-in counts failures in Redis (brute-force limits): without it, it is refused, not a 500.
+    sign_in = visitor.post(SIGN_IN, {"login": user.email, "password": "wrong"})
+    assert sign_in.status_code == 503 and sign_in["Retry-After"]
+    headless = visitor.post(
+        HEADLESS_SIGN_IN, {"email": user.email, "password": "wrong"}, content_type="application/json"
+    )
+    assert headless.status_code == 503
+    assert set(headless.json()["error"]) == {"code", "message", "details", "request_id"}
+
+    redis_server.start()
+
+    assert client.get("/health/ready").status_code == 200
+    assert statuses(client, PAGES) == dict.fromkeys(PAGES, 200)
+    assert statuses(client, API) == dict.fromkeys(API, 200)
+    assert visitor.post(SIGN_IN, {"login": user.email, "password": "wrong"}).status_code == 200
+    assert any(redis_server.client(1).scan_iter(match="*rl:*"))  # the rate limits count again
+    assert cache.get("health:probe") == "1"
