@@ -302,6 +302,10 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "config.schema.document_error_responses",
+    ],
 }
 HEALTH_CHECK_TOKEN = env("HEALTH_CHECK_TOKEN", default="")
 METRICS_TOKEN = env("METRICS_TOKEN", default="")

@@ -250,7 +250,9 @@ class CsvUploadView(_UploadView):
 
     parser_classes = [MultiPartParser]
 
-    @extend_schema(request={"multipart/form-data": ImportCreateSerializer}, responses=OpenApiTypes.OBJECT)
+    @extend_schema(
+        request={"multipart/form-data": ImportCreateSerializer}, responses={201: OpenApiTypes.OBJECT}
+    )
     def post(self, request: Request) -> Response:
         uploaded = request.data.get("file")
         if not uploaded or not hasattr(uploaded, "temporary_file_path"):

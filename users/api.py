@@ -1,3 +1,4 @@
+from django.db import models
 from django.db.models import QuerySet
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
@@ -14,10 +15,24 @@ from rest_framework.views import APIView
 from users import api_keys, audit, erasure, export
 from users.api_keys import ApiKeyScopeAllows, NotWithApiKey
 from users.forms import DeleteAccountForm
-from users.models import ApiKey, DataExport, User
+from users.models import ApiKey, ApiKeyScope, DataExport, User
+
+
+class TextField(serializers.CharField):
+    """A string that must arrive as a JSON string: a number is not silently turned into one."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
 
 
 class MeSerializer(serializers.ModelSerializer):
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        models.CharField: TextField,
+    }
+
     class Meta:
         model = User
         fields = ["id", "email", "first_name", "last_name", "timezone", "units", "date_joined"]
@@ -52,6 +67,7 @@ class ApiKeyCreateSerializer(serializers.ModelSerializer):
     class Meta:
         model = ApiKey
         fields = ["name", "scope"]
+        extra_kwargs = {"scope": {"default": ApiKeyScope.READ}}  # a key is read-only unless asked
 
 
 class ApiKeyCreatedSerializer(ApiKeySerializer):

@@ -132,6 +132,11 @@ class AggregateView(ETagMixin, APIView):
 class SummaryQuerySerializer(serializers.Serializer):
     date = serializers.DateField(required=False)
 
+    def to_internal_value(self, data):
+        if data.get("date") == "":  # a query string drops blanks; `?date=` is a mistake, not "today"
+            raise ValidationError({"date": ["Give a date as YYYY-MM-DD, or leave the parameter out."]})
+        return super().to_internal_value(data)
+
 
 SUMMARY_EXAMPLE = {
     "date": "2025-01-14",

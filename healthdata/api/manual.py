@@ -82,13 +82,20 @@ EXAMPLE_BODY = {
 }
 
 
+class ManualEntryResultSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    unchanged = serializers.IntegerField()
+    records = RecordSerializer(many=True)
+
+
 class ManualEntryView(APIView):
     """Log values by hand. A record at the same metric and time replaces the earlier entry."""
 
     @extend_schema(
         summary="Log one or many values by hand",
         request=ManualEntrySerializer,
-        responses={201: RecordSerializer(many=True)},
+        responses={201: ManualEntryResultSerializer},
         parameters=[
             OpenApiParameter(
                 "Idempotency-Key",
