@@ -46,42 +46,48 @@ class Series:
     bucket: str
     timezone: str
     buckets: list[Bucket] = field(default_factory=list)
+    days: dict[date, Resolved] = field(default_factory=dict)  # each local day's source, and why
 
 
 def aggregate(
     user, metric: Metric, bucket: str, start: datetime, end: datetime, zone: ZoneInfo, source: str = ""
 ) -> Series:
     """`metric` over [start, end) in buckets of `bucket`, in time zone `zone`."""
+    series = Series(metric=metric, bucket=bucket, timezone=zone.key)
+    first, last = start.astimezone(zone).date(), (end - timedelta(microseconds=1)).astimezone(zone).date()
     if bucket in DAY_BUCKETS:
-        first, last = start.astimezone(zone).date(), (end - timedelta(microseconds=1)).astimezone(zone).date()
-        buckets = _by_days(bucket, metric, _daily(user, metric, first, last, source))
-        return Series(metric=metric, bucket=bucket, timezone=zone.key, buckets=buckets)
+        series.days = _daily(user, metric, first, last, source)
+        series.buckets = _by_days(bucket, metric, series.days)
+        return series
     if (end - start) / SUB_DAY_BUCKETS[bucket] > MAX_BUCKETS:
         raise TooManyBuckets(f"More than {MAX_BUCKETS} buckets; ask for a shorter range or a wider bucket.")
-    buckets = _sub_day(user, metric, SUB_DAY_BUCKETS[bucket], start, end, zone, source)
-    for item in buckets:
+    # A record's local day may differ from its day in `zone` (its own offset): resolve a day around.
+    around = _daily(user, metric, first - timedelta(days=1), last + timedelta(days=1), source)
+    series.days = {day: resolved for day, resolved in around.items() if first <= day <= last}
+    records = Record.objects.for_user(user).filter(metric=metric.code, start__gte=start, start__lt=end)
+    records = records.filter(Q(source=source) if source else _winning_sources(around))
+    series.buckets = _sub_day(records, metric, SUB_DAY_BUCKETS[bucket], start, zone)
+    for item in series.buckets:
         item.start = item.start.astimezone(zone)
-    return Series(metric=metric, bucket=bucket, timezone=zone.key, buckets=buckets)
+    return series
 
 
 def _daily(user, metric: Metric, first: date, last: date, source: str) -> dict[date, Resolved]:
+    """Each day's resolved value, or the one source asked for (its only candidate)."""
     if not source:
         return resolve(user, metric, first, last)
     rollups = (
-        DailyRollup.objects.for_user(user).filter(metric=metric.code, source=source).on_days(first, last)
+        DailyRollup.objects.for_user(user)
+        .filter(metric=metric.code, source=source)
+        .on_days(first, last)
+        .order_by("local_date")
+        .values_list("local_date", "value", "secondary_value", "coverage_minutes", "quality")
     )
-    return {
-        rollup.local_date: Resolved(
-            metric.code,
-            rollup.local_date,
-            source,
-            rollup.value,
-            rollup.secondary_value,
-            rollup.quality,
-            "asked for",
-        )
-        for rollup in rollups.order_by("local_date")
-    }
+    days = {}
+    for day, value, secondary, coverage, quality in rollups:
+        only = candidate(metric, [source], source, value, secondary, coverage, quality)
+        days[day] = Resolved(metric.code, day, source, value, secondary, quality, "asked_for", (only,))
+    return days
 
 
 def _bucket_day(bucket: str, day: date) -> date:
@@ -138,26 +144,17 @@ def _combined(aggregation: str, values: list[float]) -> float:
     return fmean(values)
 
 
-def _sub_day(
-    user, metric: Metric, width: timedelta, start: datetime, end: datetime, zone: ZoneInfo, source: str
-) -> list[Bucket]:
-    records = Record.objects.for_user(user).filter(metric=metric.code, start__gte=start, start__lt=end)
-    records = records.filter(_winning_sources(user, metric, start, end, zone, source))
+def _sub_day(records, metric: Metric, width: timedelta, start: datetime, zone: ZoneInfo) -> list[Bucket]:
     origin = datetime.combine(start.astimezone(zone).date(), time.min, tzinfo=zone)
     if connection.vendor == "postgresql" and not metric.is_additive and metric.aggregation != "last":
         return _binned_in_database(records, metric, width, origin)
     return _binned_in_python(records, metric, width, origin)
 
 
-def _winning_sources(user, metric: Metric, start: datetime, end: datetime, zone: ZoneInfo, source: str) -> Q:
-    if source:
-        return Q(source=source)
-    first, last = (
-        start.astimezone(zone).date() - timedelta(days=1),
-        end.astimezone(zone).date() + timedelta(days=1),
-    )
+def _winning_sources(days: dict[date, Resolved]) -> Q:
+    """Records of each local day's winning source."""
     days_by_source: dict[str, list[date]] = defaultdict(list)
-    for day, resolved in resolve(user, metric, first, last).items():
+    for day, resolved in days.items():
         days_by_source[resolved.source].append(day)
     condition = Q(pk__in=[])
     for winner, days in days_by_source.items():
@@ -210,9 +207,9 @@ def _binned_in_python(records, metric: Metric, width: timedelta, origin: datetim
         sample = Sample(start.timestamp(), end.timestamp(), device, value, secondary, quality)
         for index, piece in _split(sample, zero, step, metric.is_additive):
             pieces[index].append((piece, source))
-    return [
-        _python_bucket(metric, origin + width * index, members) for index, members in sorted(pieces.items())
-    ]
+    # Bucket starts in UTC: adding hours to a zoned time adds wall-clock time, wrong across a DST change.
+    first = origin.astimezone(UTC)
+    return [_python_bucket(metric, first + width * index, pieces[index]) for index in sorted(pieces)]
 
 
 def _split(sample: Sample, zero: float, step: float, is_additive: bool) -> list[tuple[int, Sample]]:

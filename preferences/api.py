@@ -18,6 +18,8 @@ class SourceOrderSerializer(serializers.Serializer):
 
 
 class PreferenceListView(APIView):
+    """Every category's source order, and the default order that completes it."""
+
     @extend_schema(
         summary="Source order of every category",
         operation_id="preferences_list",
@@ -40,7 +42,17 @@ class PreferenceListView(APIView):
 class PreferenceView(APIView):
     """One category's order: the first source with enough data on a day wins (docs/merging.md)."""
 
-    @extend_schema(summary="Source order of one category", responses={200: dict})
+    @extend_schema(
+        summary="Source order of one category",
+        responses={200: dict},
+        examples=[
+            OpenApiExample(
+                "Sleep",
+                response_only=True,
+                value={"category": "sleep", "sources": ["oura", "whoop", "strava", "fitbit", "apple_health"]},
+            )
+        ],
+    )
     def get(self, request: Request, category: str) -> Response:
         if category not in CATEGORIES:
             raise NotFound(f"Unknown category {category!r}.")
@@ -51,7 +63,12 @@ class PreferenceView(APIView):
         request=SourceOrderSerializer,
         responses={200: dict},
         examples=[
-            OpenApiExample("Oura first", value={"sources": ["oura", "apple_health"]}, request_only=True)
+            OpenApiExample("Oura first", value={"sources": ["oura", "apple_health"]}, request_only=True),
+            OpenApiExample(
+                "Stored, completed by the default order",
+                response_only=True,
+                value={"category": "sleep", "sources": ["oura", "apple_health", "strava", "fitbit"]},
+            ),
         ],
     )
     def put(self, request: Request, category: str) -> Response:

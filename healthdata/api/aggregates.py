@@ -17,6 +17,7 @@ from healthdata.api.conditional import ETagMixin
 from healthdata.api.fields import MetricField, MomentField, SourceField, TimeZoneField
 from healthdata.api.records import as_datetime
 from healthdata.metrics import METRICS
+from healthdata.resolution import Resolved
 
 
 class AggregateQuerySerializer(serializers.Serializer):
@@ -28,6 +29,7 @@ class AggregateQuerySerializer(serializers.Serializer):
             "to": MomentField(),
             "tz": TimeZoneField(required=False),
             "source": SourceField(required=False),
+            "explain": serializers.BooleanField(required=False, default=False),
         }
 
 
@@ -41,8 +43,22 @@ def _key(request: Request) -> str:
     return hashlib.blake2b(query.encode(), digest_size=16).hexdigest()
 
 
-def series_body(series: Series) -> dict:
+def explained_day(resolved: Resolved) -> dict:
+    """Why a day's value came from its source: the winner, the candidates and the reason."""
     return {
+        "date": resolved.day.isoformat(),
+        "source": resolved.source,
+        "value": round(resolved.value, 4),
+        "secondary_value": resolved.secondary_value,
+        "quality": resolved.quality,
+        "rule": resolved.rule,
+        "reason": resolved.reason,
+        "candidates": [asdict(candidate) for candidate in resolved.candidates],
+    }
+
+
+def series_body(series: Series, *, explain: bool = False) -> dict:
+    body = {
         "metric": series.metric.code,
         "unit": series.metric.unit,
         "aggregation": series.metric.aggregation,
@@ -60,6 +76,9 @@ def series_body(series: Series) -> dict:
             for bucket in series.buckets
         ],
     }
+    if explain:
+        body["days"] = [explained_day(resolved) for _, resolved in sorted(series.days.items())]
+    return body
 
 
 AGGREGATE_EXAMPLE = {
@@ -81,6 +100,40 @@ AGGREGATE_EXAMPLE = {
 }
 
 
+EXPLAINED_EXAMPLE = {
+    **AGGREGATE_EXAMPLE,
+    "bucket": "day",
+    "buckets": [
+        {
+            "start": "2025-01-15",
+            "value": 9874.0,
+            "secondary_value": None,
+            "sources": ["apple_health"],
+            "quality": 84,
+            "count": 1,
+        }
+    ],
+    "days": [
+        {
+            "date": "2025-01-15",
+            "source": "apple_health",
+            "value": 9874.0,
+            "secondary_value": None,
+            "quality": 84,
+            "rule": "fallback",
+            "reason": "Preferred fitbit (19%) below 50% completeness; "
+            "apple_health is the next source with enough data (88%).",
+            "candidates": [
+                {"source": "fitbit", "priority": 1, "value": 2210.0, "secondary_value": None,
+                 "coverage_minutes": 180, "completeness": 0.188, "quality": 52},
+                {"source": "apple_health", "priority": 2, "value": 9874.0, "secondary_value": None,
+                 "coverage_minutes": 840, "completeness": 0.875, "quality": 84},
+            ],
+        }
+    ],
+}  # fmt: skip
+
+
 class AggregateView(ETagMixin, APIView):
     """One metric in time buckets, each value with its source(s) and quality."""
 
@@ -95,9 +148,17 @@ class AggregateView(ETagMixin, APIView):
             ),
             OpenApiParameter("tz", str, description="IANA time zone of the buckets; default: the user's."),
             OpenApiParameter("source", str, description="One source's data instead of the resolved series."),
+            OpenApiParameter(
+                "explain",
+                bool,
+                description="Add `days`: each local day's winning source, its candidates and the reason.",
+            ),
         ],
         responses={200: dict},
-        examples=[OpenApiExample("Weekly steps", value=AGGREGATE_EXAMPLE, response_only=True)],
+        examples=[
+            OpenApiExample("Weekly steps", value=AGGREGATE_EXAMPLE, response_only=True),
+            OpenApiExample("Daily steps, explained", value=EXPLAINED_EXAMPLE, response_only=True),
+        ],
     )
     def get(self, request: Request) -> Response:
         query = AggregateQuerySerializer(data=request.query_params)
@@ -126,7 +187,7 @@ class AggregateView(ETagMixin, APIView):
             )
         except TooManyBuckets as error:
             raise ValidationError({"bucket": str(error)}) from error
-        return series_body(series)
+        return series_body(series, explain=query["explain"])
 
 
 class SummaryQuerySerializer(serializers.Serializer):

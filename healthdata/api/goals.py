@@ -56,20 +56,60 @@ class ProgressQuerySerializer(serializers.Serializer):
         return {"from": serializers.DateField(required=False), "to": serializers.DateField(required=False)}
 
 
+GOAL_EXAMPLE = {
+    "id": 3,
+    "metric": "steps",
+    "target": 10000.0,
+    "unit": "count",
+    "period": "day",
+    "comparison": "at_least",
+    "created": "2025-01-02T09:12:44Z",
+    "updated": "2025-01-02T09:12:44Z",
+}
+WEIGHT_GOAL_EXAMPLE = {
+    **GOAL_EXAMPLE,
+    "id": 4,
+    "metric": "weight",
+    "target": 75.0,
+    "unit": "kg",
+    "period": "week",
+    "comparison": "at_most",
+}
+
+
+def _goal_examples(*, request: dict | None = None, response: dict = GOAL_EXAMPLE) -> list[OpenApiExample]:
+    examples = [OpenApiExample("Goal", value=response, response_only=True)]
+    if request is not None:
+        examples.append(OpenApiExample("Request", value=request, request_only=True))
+    return examples
+
+
 @extend_schema_view(
-    list=extend_schema(summary="List goals"),
+    list=extend_schema(summary="List goals", examples=_goal_examples()),
     create=extend_schema(
         summary="Create a goal",
         examples=[
-            OpenApiExample("Daily steps", value={"metric": "steps", "target": 10000}, request_only=True)
+            OpenApiExample("Daily steps", value={"metric": "steps", "target": 10000}, request_only=True),
+            OpenApiExample("Created", value=GOAL_EXAMPLE, response_only=True, status_codes=["201"]),
         ],
     ),
-    retrieve=extend_schema(summary="One goal"),
-    update=extend_schema(summary="Replace a goal"),
-    partial_update=extend_schema(summary="Change a goal"),
+    retrieve=extend_schema(summary="One goal", examples=_goal_examples()),
+    update=extend_schema(
+        summary="Replace a goal",
+        examples=_goal_examples(
+            request={"metric": "weight", "target": 75, "period": "week", "comparison": "at_most"},
+            response=WEIGHT_GOAL_EXAMPLE,
+        ),
+    ),
+    partial_update=extend_schema(
+        summary="Change a goal",
+        examples=_goal_examples(request={"target": 10000}),
+    ),
     destroy=extend_schema(summary="Delete a goal"),
 )
 class GoalViewSet(ETagMixin, viewsets.ModelViewSet):
+    """A target for one metric per day, week or month, in the metric's canonical unit."""
+
     serializer_class = GoalSerializer
     filter_backends: list = []
 

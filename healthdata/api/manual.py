@@ -12,7 +12,7 @@ from rest_framework.views import APIView
 
 from config.api_errors import error_body
 from healthdata.api.fields import MetricField, TimestampField
-from healthdata.api.records import RecordSerializer
+from healthdata.api.records import CONVERTED_EXAMPLE, RecordSerializer
 from healthdata.ingest import InvalidRecord, check_record, ingest
 from healthdata.metrics import METRICS
 from healthdata.models import IdempotentRequest, Record
@@ -89,6 +89,28 @@ class ManualEntryResultSerializer(serializers.Serializer):
     records = RecordSerializer(many=True)
 
 
+EXAMPLE_ANSWER = {
+    "created": 2,
+    "updated": 0,
+    "unchanged": 0,
+    "records": [
+        {**CONVERTED_EXAMPLE, "value": 72.4, "flags": [], "metadata": {}},
+        {
+            **CONVERTED_EXAMPLE,
+            "id": 43,
+            "metric": "blood_pressure",
+            "start": "2025-01-14T06:35:00Z",
+            "end": "2025-01-14T06:35:00Z",
+            "value": 121.0,
+            "secondary_value": 79.0,
+            "unit": "mm[Hg]",
+            "flags": [],
+            "metadata": {},
+        },
+    ],
+}
+
+
 class ManualEntryView(APIView):
     """Log values by hand. A record at the same metric and time replaces the earlier entry."""
 
@@ -104,7 +126,10 @@ class ManualEntryView(APIView):
                 description="Repeat a request safely: the same key returns the stored answer.",
             )
         ],
-        examples=[OpenApiExample("Weight and blood pressure", value=EXAMPLE_BODY, request_only=True)],
+        examples=[
+            OpenApiExample("Weight and blood pressure", value=EXAMPLE_BODY, request_only=True),
+            OpenApiExample("Stored", value=EXAMPLE_ANSWER, response_only=True, status_codes=["201"]),
+        ],
     )
     def post(self, request: Request) -> Response:
         body = request.data if isinstance(request.data, dict) and "records" in request.data else None

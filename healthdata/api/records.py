@@ -81,43 +81,56 @@ RECORD_PARAMETERS = [
 ]
 
 
+RECORD_EXAMPLE = {
+    "id": 41,
+    "metric": "steps",
+    "source": "apple_health",
+    "device": "Apple Watch",
+    "device_kind": "watch",
+    "start": "2025-01-14T12:58:40Z",
+    "end": "2025-01-14T13:06:12Z",
+    "utc_offset_minutes": -300,
+    "local_date": "2025-01-14",
+    "value": 812.0,
+    "secondary_value": None,
+    "unit": "count",
+    "quality": 85,
+    "flags": [],
+    "metadata": {},
+}
+CONVERTED_EXAMPLE = {
+    **RECORD_EXAMPLE,
+    "id": 42,
+    "metric": "weight",
+    "source": "manual",
+    "device": "",
+    "device_kind": "manual",
+    "start": "2025-01-14T06:30:00Z",
+    "end": "2025-01-14T06:30:00Z",
+    "utc_offset_minutes": 60,
+    "value": 74.843,
+    "unit": "kg",
+    "quality": 60,
+    "flags": ["converted"],
+    "metadata": {"original": {"value": 165.0, "unit": "lb"}},
+}
+
+
 @extend_schema_view(
+    # drf-spectacular wraps list examples in the cursor page ({"next", "previous", "results"}).
     list=extend_schema(
         summary="List records, newest first",
         parameters=RECORD_PARAMETERS,
-        examples=[
-            OpenApiExample(
-                "Merged steps",
-                response_only=True,
-                value={
-                    "next": "https://example.org/api/v1/records?cursor=cD0yMDI1",
-                    "previous": None,
-                    "results": [
-                        {
-                            "id": 41,
-                            "metric": "steps",
-                            "source": "apple_health",
-                            "device": "Apple Watch",
-                            "device_kind": "watch",
-                            "start": "2025-01-14T12:58:40Z",
-                            "end": "2025-01-14T13:06:12Z",
-                            "utc_offset_minutes": -300,
-                            "local_date": "2025-01-14",
-                            "value": 812.0,
-                            "secondary_value": None,
-                            "unit": "count",
-                            "quality": 85,
-                            "flags": [],
-                            "metadata": {},
-                        }
-                    ],
-                },
-            )
-        ],
+        examples=[OpenApiExample("Merged steps", response_only=True, value=RECORD_EXAMPLE)],
     ),
-    retrieve=extend_schema(summary="One record"),
+    retrieve=extend_schema(
+        summary="One record",
+        examples=[OpenApiExample("A weight entered in pounds", response_only=True, value=CONVERTED_EXAMPLE)],
+    ),
 )
 class RecordViewSet(ETagMixin, viewsets.ReadOnlyModelViewSet):
+    """Stored values in their metric's canonical unit, each with its source, quality and flags."""
+
     serializer_class = RecordSerializer
     pagination_class = NewestFirst
     filter_backends: list = []
@@ -185,6 +198,44 @@ class SessionQuerySerializer(serializers.Serializer):
     merged = serializers.BooleanField(required=False, default=False)
 
 
+SESSION_EXAMPLE = {
+    "id": 7,
+    "kind": "sleep",
+    "source": "oura",
+    "activity_type": "",
+    "device": "Oura Ring",
+    "device_kind": "ring",
+    "start": "2025-01-13T22:41:00Z",
+    "end": "2025-01-14T06:29:00Z",
+    "utc_offset_minutes": 60,
+    "local_date": "2025-01-14",
+    "duration_minutes": 468.0,
+    "stages": [
+        {"stage": "light", "start": "2025-01-13T23:41:00+01:00", "end": "2025-01-14T00:20:00+01:00"},
+        {"stage": "deep", "start": "2025-01-14T00:20:00+01:00", "end": "2025-01-14T01:31:00+01:00"},
+    ],
+    "values": {"sleep_score": 82.0},
+    "quality": 85,
+    "duplicate_of": None,
+    "metadata": {},
+}
+WORKOUT_EXAMPLE = {
+    **SESSION_EXAMPLE,
+    "id": 9,
+    "kind": "workout",
+    "source": "apple_health",
+    "activity_type": "running",
+    "device": "Apple Watch",
+    "device_kind": "watch",
+    "start": "2025-01-14T06:01:00Z",
+    "end": "2025-01-14T06:34:00Z",
+    "duration_minutes": 33.0,
+    "stages": [],
+    "values": {"distance": 5210.0, "active_energy": 352.0, "heart_rate": 148.0, "heart_rate_max": 171.0},
+    "duplicate_of": 8,
+}
+
+
 @extend_schema_view(
     list=extend_schema(
         summary="List sleep and workout sessions, newest first",
@@ -195,10 +246,16 @@ class SessionQuerySerializer(serializers.Serializer):
                 "merged", bool, description="Hide sessions linked as another source's duplicate."
             ),
         ],
+        examples=[OpenApiExample("A night of sleep", response_only=True, value=SESSION_EXAMPLE)],
     ),
-    retrieve=extend_schema(summary="One session"),
+    retrieve=extend_schema(
+        summary="One session",
+        examples=[OpenApiExample("A run linked to Strava's copy", response_only=True, value=WORKOUT_EXAMPLE)],
+    ),
 )
 class SessionViewSet(ETagMixin, viewsets.ReadOnlyModelViewSet):
+    """Sleeps with their stages and workouts with their summary values, one row per source."""
+
     serializer_class = SessionSerializer
     pagination_class = NewestFirst
     filter_backends: list = []

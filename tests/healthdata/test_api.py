@@ -1,9 +1,11 @@
+import gzip
+import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from rest_framework.test import APIClient
 
-from healthdata.caching import CACHE_HITS
+from healthdata.caching import CACHE_HITS, CACHE_MISSES
 from healthdata.ingest import ingest
 from healthdata.models import Goal, IdempotentRequest, Record, Session
 from healthdata.normalized import Origin, RecordIn, SessionIn
@@ -279,6 +281,115 @@ def test_aggregates_are_cached_until_the_next_ingest(user, user_api_client):
     assert fresh.json()["buckets"][0]["value"] == 2000
 
 
+def test_summaries_are_cached_and_hits_and_misses_are_counted_at_the_metrics_endpoint(
+    user, user_api_client, client, staff_user
+):
+    hourly_steps(user, "fitbit", 2)
+    hits = CACHE_HITS.labels(view="summary")._value.get()
+    misses = CACHE_MISSES.labels(view="summary")._value.get()
+
+    first = user_api_client.get("/api/v1/summary", {"date": "2025-01-14"})
+    second = user_api_client.get("/api/v1/summary", {"date": "2025-01-14"})
+    hourly_steps(user, "fitbit", 3)
+    third = user_api_client.get("/api/v1/summary", {"date": "2025-01-14"})
+    client.force_login(staff_user)
+    exposed = client.get("/metrics").content.decode()
+
+    assert CACHE_MISSES.labels(view="summary")._value.get() == misses + 2
+    assert CACHE_HITS.labels(view="summary")._value.get() == hits + 1
+    assert first.json() == second.json()
+    assert third.json()["categories"]["activity"]["steps"]["value"] == 1500
+    assert 'hfa_data_cache_hits_total{view="summary"}' in exposed
+    assert 'hfa_data_cache_misses_total{view="summary"}' in exposed
+
+
+def test_no_cache_computes_afresh_without_touching_the_cache(user, user_api_client):
+    hourly_steps(user, "fitbit", 2)
+    query = {"metric": "steps", "from": "2025-01-14", "to": "2025-01-14"}
+    misses = CACHE_MISSES.labels(view="aggregate")._value.get()
+
+    response = user_api_client.get("/api/v1/aggregate", query, HTTP_CACHE_CONTROL="no-cache")
+
+    assert response.json()["buckets"][0]["value"] == 1000
+    assert CACHE_MISSES.labels(view="aggregate")._value.get() == misses
+
+
+def test_api_responses_are_gzipped_when_accepted_and_keep_their_etag(user, user_api_client):
+    hourly_steps(user, "fitbit", 10)
+    query = {"metric": "steps", "bucket": "hour", "from": "2025-01-14", "to": "2025-01-14"}
+
+    zipped = user_api_client.get("/api/v1/aggregate", query, HTTP_ACCEPT_ENCODING="gzip")
+    plain = user_api_client.get("/api/v1/aggregate", query)
+    again = user_api_client.get(
+        "/api/v1/aggregate", query, HTTP_ACCEPT_ENCODING="gzip", HTTP_IF_NONE_MATCH=zipped["ETag"]
+    )
+
+    assert zipped["Content-Encoding"] == "gzip"
+    assert json.loads(gzip.decompress(zipped.content)) == plain.json()
+    assert len(zipped.content) < len(plain.content)
+    assert not plain.has_header("Content-Encoding")
+    assert again.status_code == 304
+
+
+def test_an_explained_aggregate_gives_each_days_winner_candidates_and_reason(user, user_api_client):
+    hourly_steps(user, "fitbit", 3)
+    hourly_steps(user, "apple_health", 14)
+    user_api_client.put(
+        "/api/v1/preferences/activity", {"sources": ["fitbit", "apple_health"]}, format="json"
+    )
+
+    body = user_api_client.get(
+        "/api/v1/aggregate",
+        {"metric": "steps", "bucket": "day", "from": "2025-01-14", "to": "2025-01-14", "explain": "true"},
+    ).json()
+
+    (day,) = body["days"]
+    assert (day["date"], day["source"], day["value"], day["rule"]) == (
+        "2025-01-14",
+        "apple_health",
+        7000,
+        "fallback",
+    )
+    assert [(c["source"], c["priority"], c["value"], c["coverage_minutes"]) for c in day["candidates"]] == [
+        ("fitbit", 1, 1500, 180),
+        ("apple_health", 2, 7000, 840),
+    ]
+    assert day["reason"].startswith("Preferred fitbit (19%) below 50% completeness")
+    assert body["buckets"][0]["sources"] == ["apple_health"]
+
+
+def test_sub_day_buckets_explain_which_source_each_day_was_read_from(user, user_api_client):
+    hourly_steps(user, "fitbit", 10)
+    hourly_steps(user, "oura", 10)
+    user_api_client.put("/api/v1/preferences/activity", {"sources": ["oura"]}, format="json")
+
+    body = user_api_client.get(
+        "/api/v1/aggregate",
+        {"metric": "steps", "bucket": "hour", "from": "2025-01-14", "to": "2025-01-14", "explain": "1"},
+    ).json()
+
+    assert [(day["date"], day["source"], day["rule"]) for day in body["days"]] == [
+        ("2025-01-14", "oura", "preferred")
+    ]
+    assert {source for bucket in body["buckets"] for source in bucket["sources"]} == {"oura"}
+    assert sum(bucket["value"] for bucket in body["buckets"]) == 5000
+
+
+def test_an_aggregate_of_one_source_explains_it_was_asked_for(user, user_api_client):
+    hourly_steps(user, "fitbit", 10)
+    hourly_steps(user, "oura", 4)
+
+    body = user_api_client.get(
+        "/api/v1/aggregate",
+        {"metric": "steps", "from": "2025-01-14", "to": "2025-01-14", "source": "oura", "explain": "true"},
+    ).json()
+
+    assert body["buckets"][0]["value"] == 2000
+    assert [(day["source"], day["rule"], len(day["candidates"])) for day in body["days"]] == [
+        ("oura", "asked_for", 1)
+    ]
+
+
 def test_daily_summary_explains_each_resolved_value(user, user_api_client):
     hourly_steps(user, "fitbit", 10)
     hourly_steps(user, "oura", 3)
@@ -377,6 +488,7 @@ def test_a_goal_on_a_metric_that_cannot_aggregate_or_out_of_range_is_refused(use
     [
         ("get", "/api/v1/goals/{id}"),
         ("patch", "/api/v1/goals/{id}"),
+        ("put", "/api/v1/goals/{id}"),
         ("delete", "/api/v1/goals/{id}"),
         ("get", "/api/v1/goals/{id}/progress"),
     ],
@@ -390,8 +502,61 @@ def test_another_users_goal_is_not_found(user_api_client, other_user, method, pa
     assert Goal.objects.get(pk=goal.pk).target == 5000
 
 
-def test_the_schema_documents_the_data_endpoints(user_api_client):
-    schema = user_api_client.get("/api/v1/schema/", HTTP_ACCEPT="application/json").content.decode()
+DATA_PATHS = (
+    "/api/v1/records", "/api/v1/sessions", "/api/v1/aggregate", "/api/v1/summary", "/api/v1/metrics",
+    "/api/v1/sources", "/api/v1/preferences", "/api/v1/goals",
+)  # fmt: skip
 
-    for path in ("/api/v1/records", "/api/v1/aggregate", "/api/v1/summary", "/api/v1/goals/{id}/progress"):
-        assert path in schema
+
+def _has_example(operation: dict) -> bool:
+    text = json.dumps(operation)
+    return '"examples":' in text or '"example":' in text
+
+
+def test_the_schema_documents_every_data_endpoint_with_examples(user_api_client):
+    schema = user_api_client.get("/api/v1/schema/", HTTP_ACCEPT="application/json").json()
+
+    operations = {
+        (method, path): operation
+        for path, methods in schema["paths"].items()
+        if path.startswith(DATA_PATHS)
+        for method, operation in methods.items()
+    }
+    expected = [
+        ("post", "/api/v1/records/manual"),
+        ("get", "/api/v1/goals/{id}/progress"),
+        ("put", "/api/v1/preferences/{category}"),
+    ]
+    assert all(key in operations for key in expected)
+    # A DELETE answers 204 with no body: nothing to show by example.
+    undocumented = [key for key, op in operations.items() if key[0] != "delete" and not _has_example(op)]
+    assert undocumented == []
+    assert all(operation.get("description") for operation in operations.values())
+
+
+@pytest.mark.parametrize(
+    ("day", "first_utc", "hours", "first_start", "last_start"),
+    [
+        ("2025-03-30", datetime(2025, 3, 30, 0, 0, tzinfo=UTC), 23, "00:00:00+00:00", "23:00:00+01:00"),
+        ("2025-10-26", datetime(2025, 10, 25, 23, 0, tzinfo=UTC), 25, "00:00:00+01:00", "23:00:00+00:00"),
+    ],
+)
+def test_hourly_buckets_of_a_dst_day_cover_its_23_or_25_hours_and_the_day_sums_them(
+    user, user_api_client, day, first_utc, hours, first_start, last_start
+):
+    user.timezone = "Europe/London"
+    user.save()
+    hourly_steps(user, "fitbit", hours, per_hour=100, day=first_utc)
+
+    hourly = user_api_client.get(
+        "/api/v1/aggregate", {"metric": "steps", "bucket": "hour", "from": day, "to": day}
+    ).json()["buckets"]
+    daily = user_api_client.get(
+        "/api/v1/aggregate", {"metric": "steps", "bucket": "day", "from": day, "to": day}
+    ).json()["buckets"]
+
+    assert len(hourly) == hours
+    assert (hourly[0]["start"], hourly[-1]["start"]) == (f"{day}T{first_start}", f"{day}T{last_start}")
+    assert len({bucket["start"] for bucket in hourly}) == hours
+    assert all(bucket["value"] == 100 for bucket in hourly)
+    assert [(bucket["start"], bucket["value"]) for bucket in daily] == [(day, 100 * hours)]
