@@ -169,5 +169,6 @@ def accepted_units(metric: str) -> list[str]:
             conversion(metric, unit)
         except UnitError:
             continue
-        accepted.append(unit)
+        if unit not in accepted:
+            accepted.append(unit)
     return accepted

@@ -67,7 +67,60 @@ def test_registry_holds_every_documented_metric_with_a_valid_definition():
         assert metric.aggregation in AGGREGATIONS
         assert metric.plausible[0] < metric.plausible[1]
         assert metric.unit in accepted_units(metric.code)
+        assert len(set(accepted_units(metric.code))) == len(accepted_units(metric.code))
     assert "other" in WORKOUT_TYPES
+
+
+@pytest.mark.parametrize(
+    ("code", "loinc", "healthkit"),
+    [
+        ("steps", "55423-8", "HKQuantityTypeIdentifierStepCount"),
+        ("distance", "55430-3", "HKQuantityTypeIdentifierDistanceWalkingRunning"),
+        ("active_energy", "41981-2", "HKQuantityTypeIdentifierActiveEnergyBurned"),
+        ("basal_energy", "", "HKQuantityTypeIdentifierBasalEnergyBurned"),
+        ("floors_climbed", "", "HKQuantityTypeIdentifierFlightsClimbed"),
+        ("exercise_minutes", "", "HKQuantityTypeIdentifierAppleExerciseTime"),
+        ("stand_hours", "", "HKCategoryTypeIdentifierAppleStandHour"),
+        ("heart_rate", "8867-4", "HKQuantityTypeIdentifierHeartRate"),
+        ("resting_heart_rate", "40443-4", "HKQuantityTypeIdentifierRestingHeartRate"),
+        ("hrv_sdnn", "80404-7", "HKQuantityTypeIdentifierHeartRateVariabilitySDNN"),
+        ("walking_heart_rate_avg", "", "HKQuantityTypeIdentifierWalkingHeartRateAverage"),
+        ("time_in_bed", "", "HKCategoryTypeIdentifierSleepAnalysis"),
+        ("time_asleep", "", "HKCategoryTypeIdentifierSleepAnalysis"),
+        ("weight", "29463-7", "HKQuantityTypeIdentifierBodyMass"),
+        ("body_fat", "41982-0", "HKQuantityTypeIdentifierBodyFatPercentage"),
+        ("bmi", "39156-5", "HKQuantityTypeIdentifierBodyMassIndex"),
+        ("lean_mass", "", "HKQuantityTypeIdentifierLeanBodyMass"),
+        ("height", "8302-2", "HKQuantityTypeIdentifierHeight"),
+        ("blood_pressure", "85354-9", "HKCorrelationTypeIdentifierBloodPressure"),
+        ("spo2", "59408-5", "HKQuantityTypeIdentifierOxygenSaturation"),
+        ("respiratory_rate", "9279-1", "HKQuantityTypeIdentifierRespiratoryRate"),
+        ("body_temperature", "8310-5", "HKQuantityTypeIdentifierBodyTemperature"),
+        ("blood_glucose", "15074-8", "HKQuantityTypeIdentifierBloodGlucose"),
+        ("workout_duration", "", "HKWorkoutTypeIdentifier"),
+        ("energy_intake", "9052-2", "HKQuantityTypeIdentifierDietaryEnergyConsumed"),
+        ("protein", "", "HKQuantityTypeIdentifierDietaryProtein"),
+        ("carbohydrates", "", "HKQuantityTypeIdentifierDietaryCarbohydrates"),
+        ("fat", "", "HKQuantityTypeIdentifierDietaryFatTotal"),
+        ("fiber", "", "HKQuantityTypeIdentifierDietaryFiber"),
+        ("sugar", "", "HKQuantityTypeIdentifierDietarySugar"),
+        ("sodium", "", "HKQuantityTypeIdentifierDietarySodium"),
+        ("caffeine", "", "HKQuantityTypeIdentifierDietaryCaffeine"),
+        ("water", "", "HKQuantityTypeIdentifierDietaryWater"),
+    ],
+)
+def test_metrics_carry_their_loinc_and_healthkit_identifiers(code, loinc, healthkit):
+    metric = METRICS[code]
+
+    assert (metric.loinc, metric.healthkit) == (loinc, healthkit)
+
+
+def test_identifiers_are_unique_where_a_standard_gives_one_code_per_metric():
+    loinc = [metric.loinc for metric in METRICS.values() if metric.loinc]
+    quantities = [m.healthkit for m in METRICS.values() if m.healthkit.startswith("HKQuantityTypeIdentifier")]
+
+    assert len(loinc) == len(set(loinc))
+    assert len(quantities) == len(set(quantities))
 
 
 @pytest.mark.parametrize(
