@@ -85,14 +85,14 @@ def _write_postgresql(batch: Batch, rows: list[tuple]) -> Written:
     current = ", ".join(f"{table}.{_quoted(name)}" for name in CONTENT)
     incoming = ", ".join(f"EXCLUDED.{_quoted(name)}" for name in CONTENT)
     temporary = ", ".join(f"{_quoted(name)} {kind}" for name, kind in zip(ROW, _COPY_TYPES, strict=True))
+    # Statements go through Django's cursor (logged like any query); COPY needs psycopg's own.
     with connection.cursor() as cursor:
-        raw = cursor.cursor
-        raw.execute(f"CREATE TEMPORARY TABLE ingest_batch ({temporary}) ON COMMIT DROP")
-        with raw.copy(f"COPY ingest_batch ({staged}) FROM STDIN (FORMAT BINARY)") as copy:
+        cursor.execute(f"CREATE TEMPORARY TABLE ingest_batch ({temporary}) ON COMMIT DROP")
+        with cursor.cursor.copy(f"COPY ingest_batch ({staged}) FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(_COPY_TYPES)
             for row in rows:
                 copy.write_row(row)
-        raw.execute(
+        cursor.execute(
             "WITH written AS ("  # noqa: S608 # nosec B608 # model identifiers; values as parameters and COPY
             f"""
                 INSERT INTO {table} (user_id, source, origin_kind, origin_id, created, updated, {staged})
@@ -106,8 +106,8 @@ def _write_postgresql(batch: Batch, rows: list[tuple]) -> Written:
             """,
             [batch.user_id, batch.source, batch.origin_kind, batch.origin_id, batch.now, batch.now],
         )
-        summary = raw.fetchall()
-        raw.execute("DROP TABLE ingest_batch")
+        summary = cursor.fetchall()
+        cursor.execute("DROP TABLE ingest_batch")
     written = Written()
     for metric, day, created, updated in summary:
         if created:

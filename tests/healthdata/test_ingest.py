@@ -2,6 +2,8 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from healthdata.ingest import ingest
 from healthdata.models import DailyRollup, Record, Session
@@ -281,3 +283,29 @@ def test_a_batch_larger_than_one_chunk_is_written_whole_with_counts_and_rejectio
     assert (first.created, first.rejected) == (7, {"unknown_metric": 1})
     assert (again.created, again.updated, again.unchanged) == (0, 0, 7)
     assert Record.objects.for_user(user).count() == 7
+
+
+def heart_rates(count, key="h"):
+    return [
+        RecordIn(metric="heart_rate", start=T0 + timedelta(seconds=10 * i), value=60 + i % 40, unit="bpm",
+                 source_key=f"{key}{i}", device="Apple Watch")
+        for i in range(count)
+    ]  # fmt: skip
+
+
+def _statements(user, records):
+    with CaptureQueriesContext(connection) as captured:
+        ingest(user=user, source="apple_health", records=records, origin=IMPORT)
+    return [query["sql"] for query in captured.captured_queries]
+
+
+def test_a_batch_is_written_with_the_same_statements_whatever_its_size(user):
+    small = _statements(user, heart_rates(10, key="a"))
+    large = _statements(user, heart_rates(5_000, key="b"))
+
+    assert len(large) == len(small)
+    assert Record.objects.for_user(user).count() == 5_010
+    if connection.vendor == "postgresql":
+        upserts = [sql for sql in large if sql.lstrip().startswith("WITH written AS")]
+        assert len(upserts) == 1
+        assert "ON CONFLICT" in upserts[0]

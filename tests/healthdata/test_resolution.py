@@ -77,3 +77,35 @@ def test_different_types_or_durations_are_not_linked(user):
     ingest(user=user, source="apple_health", records=[workout("apple_health", 0, 20)], origin=SYNC)
 
     assert not Session.objects.filter(duplicate_of__isnull=False).exists()
+
+
+def sleep(start_minute, minutes, stages=()):
+    start = datetime(2025, 1, 13, 22, 0, tzinfo=UTC) + timedelta(minutes=start_minute)
+    return SessionIn(kind="sleep", start=start, end=start + timedelta(minutes=minutes), stages=stages)
+
+
+def test_the_same_night_from_two_providers_is_linked_and_its_time_asleep_counted_once(user):
+    ingest(user=user, source="oura", records=[sleep(0, 480)], origin=SYNC)
+    ingest(user=user, source="fitbit", records=[sleep(12, 455)], origin=SYNC)
+
+    fitbit = Session.objects.get(user=user, source="fitbit")
+    assert fitbit.duplicate_of == Session.objects.get(user=user, source="oura")
+    resolved = resolve(user, METRICS["time_in_bed"], DAY, DAY)
+    assert (resolved[DAY].source, resolved[DAY].value) == ("fitbit", 455)
+    assert {c.source for c in resolved[DAY].candidates} == {"oura", "fitbit"}
+
+
+def test_a_nap_inside_another_providers_night_is_not_linked(user):
+    ingest(user=user, source="oura", records=[sleep(0, 480)], origin=SYNC)
+    ingest(user=user, source="fitbit", records=[sleep(120, 45)], origin=SYNC)
+
+    assert not Session.objects.filter(duplicate_of__isnull=False).exists()
+
+
+def test_linking_is_kept_when_the_same_sessions_are_ingested_again(user):
+    for _ in range(2):
+        ingest(user=user, source="strava", records=[workout("strava", 0, 34)], origin=SYNC)
+        ingest(user=user, source="apple_health", records=[workout("apple_health", 1, 33)], origin=SYNC)
+
+    linked = Session.objects.filter(duplicate_of__isnull=False)
+    assert list(linked.values_list("source", flat=True)) == ["apple_health"]
