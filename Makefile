@@ -76,3 +76,9 @@ bench-import: $(STAMP)
 # requests per provider and endpoint, records/s (run it with DATABASE_URL on PostgreSQL).
 bench-sync: $(STAMP)
 	$(VENV)/bin/pytest bench/bench_sync.py -q -s -p no:cacheprovider
+
+# Needs DATABASE_URL (PostgreSQL; its 50 users with a year of data each are kept between runs) and
+# REDIS_URL: gunicorn with the production settings under (a) 50 users browsing for 60 s, then (b) the
+# summary and aggregate endpoints at 16 connections with wrk (apt-get installs it when missing).
+bench-load: $(STAMP)
+	$(PY) bench/bench_load.py
