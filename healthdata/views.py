@@ -229,6 +229,8 @@ def chart(user, metric: Metric, range_name: str, start: datetime, end: datetime,
             "unit": display_unit(metric.code, units).label,
             "timezone": user.timezone,
             "bucket": RANGES[range_name][0],
+            "start": int(start.timestamp()),
+            "end": int(end.timestamp()),
             "points": points,
         },
         "latest": latest,
@@ -285,6 +287,8 @@ def comparison(user, metric: Metric, start: datetime, end: datetime, units: str)
         "unit": unit,
         "timezone": user.timezone,
         "bucket": "day",
+        "start": int(start.timestamp()),
+        "end": int(end.timestamp()),
         "sources": sources,
     }
     return {"metric": metric, "sources": sources, "data": data}

@@ -42,11 +42,25 @@
     };
   }
 
+  // The x axis spans the whole range asked for (a month shows 30 days even with one point):
+  // empty values at the range's start and end widen uPlot's automatic x range, and stay zoomable.
+  function framed(data, xs, columns) {
+    if (data.start !== undefined && (!xs.length || xs[0] > data.start)) {
+      xs = [data.start].concat(xs);
+      columns = columns.map(function (column) { return [null].concat(column); });
+    }
+    if (data.end !== undefined && (!xs.length || xs[xs.length - 1] < data.end)) {
+      xs = xs.concat([data.end]);
+      columns = columns.map(function (column) { return column.concat([null]); });
+    }
+    return [xs].concat(columns);
+  }
+
   function drawSeries(container, data) {
     var xs = data.points.map(function (point) { return point.t; });
     var ys = data.points.map(function (point) { return point.v; });
     var series = [{ label: data.label, stroke: PALETTE[0], width: 2, points: { show: xs.length < 60 } }];
-    return new uPlot(options(container, data, series), [xs, ys], container);
+    return new uPlot(options(container, data, series), framed(data, xs, [ys]), container);
   }
 
   function drawComparison(container, data) {
@@ -61,9 +75,9 @@
       return xs.map(function (t) { return t in byTime ? byTime[t] : null; });
     });
     var series = data.sources.map(function (entry, index) {
-      return { label: entry.name, stroke: PALETTE[index % PALETTE.length], width: 2, spanGaps: false };
+      return { label: entry.name, stroke: PALETTE[index % PALETTE.length], width: 2, spanGaps: false, points: { show: xs.length < 60 } };
     });
-    return new uPlot(options(container, data, series), [xs].concat(columns), container);
+    return new uPlot(options(container, data, series), framed(data, xs, columns), container);
   }
 
   function resizeAll(plots) {

@@ -4,6 +4,7 @@ Background work (imports, syncs, exports, erasure) is enqueued by the pages afte
 tests then call the function behind each task in-process, as a worker would.
 """
 
+import csv
 import io
 import re
 import subprocess
@@ -16,14 +17,15 @@ import pytest
 import requests
 from django.contrib.auth import get_user_model
 
-from healthdata.models import DailyRollup, Record, Session
+from healthdata.models import DailyRollup, Goal, Record
 from imports import services as import_services
 from imports.models import ImportJob
 from integrations import sync
-from integrations.models import Connection
+from integrations.models import Connection, SyncRun
 from tests.browser.conftest import screenshot
 from tests.dashboards.data import seed
 from tests.factories import UserFactory
+from tests.users.test_erasure import rows_left_for
 from users import erasure, export
 from users.models import AuditEvent, DataExport
 
@@ -153,8 +155,12 @@ def test_connect_sandbox_fitbit_sync_and_see_sleep(page, sandbox, settings):
     screenshot(page, "connections")
     page.get_by_role("button", name="Sync Fitbit (Google Health) now").click()
     page.wait_for_selector("text=Sync queued")
+    page.goto(f"/connections/{connection.pk}/")
+    screenshot(page, "connection-detail")
     page.goto("/data/sleep/?range=week")
     page.locator('[data-chart="chart-time_asleep-data"] canvas').wait_for()
+    page.locator('[data-compare="compare-data"] canvas').wait_for()
+    assert "Fitbit" in page.locator("#compare-title + form + div + script + table").inner_text()
     assert not page.script_errors
     screenshot(page, "sleep-week")
 
@@ -177,32 +183,48 @@ def test_moving_a_source_up_changes_the_merged_value(page):
     assert today.locator("[data-merged-value]").inner_text() == "8,400"
 
 
-def test_export_then_delete_the_account_leaves_nothing(page, live_server):
+def test_export_then_delete_the_account_leaves_nothing(page, live_server, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
     user = UserFactory(password=PASSWORD)
     seed(user, days=2, sources=("fitbit",))
+    Goal.objects.create(user=user, metric="steps", target=10_000)
+    Connection.objects.create(user=user, provider="oura", status="revoked")
+    upload = tmp_path / "imports" / str(user.pk) / "export.zip"
+    upload.parent.mkdir(parents=True)
+    upload.write_bytes(b"PK")
     sign_in(page, user)
 
     page.goto("/account/")
     page.get_by_role("button", name="Export all my data").click()
     data_export = DataExport.objects.get(user=user)
     export.build(data_export.pk)
-    page.goto("/account/")
     link = page.get_by_role("link", name="download the zip")
+    link.wait_for()  # the exports list refreshes itself while the export is built
     screenshot(page, "account")
     cookies = {cookie["name"]: cookie["value"] for cookie in page.context.cookies()}
     archive = requests.get(live_server.url + link.get_attribute("href"), cookies=cookies, timeout=10)
     with zipfile.ZipFile(io.BytesIO(archive.content)) as opened:
         assert "manifest.json" in opened.namelist()
         assert user.email in opened.read("users/profile.json").decode()
+        records = list(csv.DictReader(io.TextIOWrapper(opened.open("healthdata/records.csv"), "utf-8")))
+        assert '"metric": "steps"' in opened.read("healthdata/goals.json").decode()
+        assert '"provider": "oura"' in opened.read("integrations/connections.json").decode()
+    steps = [row for row in records if row["metric"] == "steps"]
+    assert len(steps) == Record.objects.for_user(user).filter(metric="steps").count() == 24
+    assert {row["source"] for row in steps} == {"fitbit"}
 
     page.goto("/account/delete")
+    screenshot(page, "delete-account")
     page.fill("input[name=password]", PASSWORD)
     page.get_by_role("button", name="Delete my account and all my data").click()
     page.wait_for_url("**/")
+    assert page.get_by_role("navigation", name="Main").get_by_role("link", name="Log in").is_visible()
     erasure.erase_account(user.pk)
 
     assert not get_user_model().objects.filter(pk=user.pk).exists()
+    assert rows_left_for(user.pk) == {}
     assert not Record.objects.filter(user_id=user.pk).exists()
-    assert not DailyRollup.objects.filter(user_id=user.pk).exists()
-    assert not Session.objects.filter(user_id=user.pk).exists()
-    assert AuditEvent.objects.filter(user_ref=user.pk, action__contains="delet").exists()
+    assert not SyncRun.objects.filter(connection__user_id=user.pk).exists()
+    assert not (tmp_path / "imports" / str(user.pk)).exists()
+    assert not (tmp_path / "exports" / str(user.pk)).exists()
+    assert AuditEvent.objects.filter(user_ref=user.pk, action="account.deleted").exists()

@@ -1,4 +1,4 @@
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.urls import reverse
@@ -68,14 +68,29 @@ def test_a_category_page_charts_every_metric_with_data_and_compares_sources(sign
     assert len(response.context["charts"][0]["data"]["points"]) == 5
 
 
-@pytest.mark.parametrize("range_name", ["day", "week", "month", "year"])
-def test_every_range_of_a_category_page_renders(signed_in, user, range_name):
+@pytest.mark.parametrize(("range_name", "days"), [("day", 1), ("week", 7), ("month", 30), ("year", 365)])
+def test_every_range_of_a_category_page_spans_the_whole_range_in_the_users_time_zone(
+    signed_in, user, range_name, days
+):
     seed(user, days=2)
 
     response = signed_in.get(f"/data/activity/?range={range_name}")
 
     assert response.status_code == 200
-    assert response.context["charts"]
+    data = response.context["charts"][0]["data"]
+    midnight = datetime.fromtimestamp(data["end"], user.zone)
+    assert (midnight.hour, midnight.minute) == (0, 0)
+    assert round((data["end"] - data["start"]) / 86_400) == days  # one point still gets the full axis
+    assert data["start"] <= data["points"][0]["t"] <= data["points"][-1]["t"] < data["end"]
+    assert response.context["comparison"]["data"]["start"] == data["start"]
+
+
+def test_the_navigation_marks_the_section_of_a_sub_page(signed_in, user):
+    connection = Connection.objects.create(user=user, provider="oura", last_success_at=timezone.now())
+
+    page = signed_in.get(f"/connections/{connection.pk}/").content.decode()
+
+    assert '<a href="/connections/" aria-current="page">Sources</a>' in page
 
 
 @pytest.mark.parametrize(
