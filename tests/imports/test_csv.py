@@ -147,6 +147,21 @@ def test_long_mapping_reads_metric_and_unit_from_each_row(tmp_path):
     assert items[0].start.tzinfo == NEW_YORK
 
 
+def test_an_end_column_is_kept_for_instant_metrics_while_a_bare_date_is_not(tmp_path):
+    path = tmp_path / "hrv.csv"
+    path.write_text("from,to,HRV\n2025-01-14 03:11,2025-01-14 03:12,48.3\n2025-01-15,,51.0\n")
+    mapping = CsvMapping(
+        timestamp_column="from", end_column="to", columns=[ColumnMap("HRV", "hrv_sdnn", "ms")]
+    )
+
+    items, _ = parse(path, mapping=mapping)
+
+    assert [(r.start.isoformat(), r.end and r.end.isoformat()) for r in items] == [
+        ("2025-01-14T03:11:00-05:00", "2025-01-14T03:12:00-05:00"),
+        ("2025-01-15T00:00:00-05:00", None),
+    ]
+
+
 def test_mapping_that_names_a_missing_column_is_refused():
     mapping = CsvMapping(timestamp_column="Date", columns=[ColumnMap("Nope", "weight", "kg")])
 

@@ -433,3 +433,27 @@ def test_progress_and_heartbeat_are_written_while_no_batch_is_ready(user, monkey
     assert len(beats) >= 3
     assert beats[0][1] > 0
     assert beats[-1][0] > beats[0][0]
+
+
+def test_the_projects_own_csv_export_imports_back_the_same_records(user, other_user, tmp_path):
+    from users.export import write_archive
+
+    first = upload(user, FIXTURES / "apple_export_small.xml")
+    run_import(first.pk)
+    archive = tmp_path / "export.zip"
+    write_archive(user, archive)
+    with zipfile.ZipFile(archive) as exported:
+        records_csv = exported.read("healthdata/records.csv")
+
+    back = upload(other_user, FIXTURES / "records.csv", content=records_csv)
+    run_import(back.pk)
+
+    back.refresh_from_db()
+    assert (back.status, back.kind, back.report["presets"]) == ("succeeded", "csv", ["canonical"])
+    assert (back.rejected, back.report["rejected_count"]) == ({}, 0)
+    assert stored_values(other_user) == stored_values(user)
+
+
+def stored_values(owner) -> list[tuple]:
+    rows = Record.objects.filter(user=owner).values_list("metric", "start", "end", "value", "secondary_value")
+    return sorted((metric, start, end, round(value, 6), low) for metric, start, end, value, low in rows)

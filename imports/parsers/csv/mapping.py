@@ -138,12 +138,22 @@ def unit_problems(metric: str, unit: str) -> list[str]:
 
 
 def record(
-    metric: str, value: float, unit: str, span: tuple[datetime, datetime | None], key: str, **extra
+    metric: str,
+    value: float,
+    unit: str,
+    span: tuple[datetime, datetime | None],
+    key: str,
+    *,
+    explicit_end: bool = False,
+    **extra,
 ) -> RecordIn:
-    """A RecordIn for a metric; a whole-day span stays a day only for amounts (sums), else an instant."""
+    """A RecordIn for a metric; a whole-day span stays a day only for amounts (sums), else an instant.
+
+    An end the file states itself (`explicit_end`) is kept whatever the metric.
+    """
     start, end = span
     definition = metrics.get(metric)
-    if end is not None and definition is not None and definition.shape == "instant":
+    if end is not None and not explicit_end and definition is not None and definition.shape == "instant":
         end = None
     return RecordIn(
         metric=metric, start=start, end=end, value=value, unit=unit, source_key=key[:128], **extra
@@ -165,17 +175,18 @@ class MappingConverter:
         mapping = self.mapping
         stamp = row.get(mapping.timestamp_column, "")
         span = self.context.span(stamp, mapping.timestamp_column, row.get(mapping.time_column, ""))
-        if mapping.end_column and not is_empty(row.get(mapping.end_column, "")):
+        explicit_end = bool(mapping.end_column) and not is_empty(row.get(mapping.end_column, ""))
+        if explicit_end:
             span = (span[0], self.context.moment(row[mapping.end_column], mapping.end_column))
         if mapping.layout == "long":
-            yield from self._long(row, span, stamp)
+            yield from self._long(row, span, stamp, explicit_end)
         else:
-            yield from self._wide(row, span, stamp)
+            yield from self._wide(row, span, stamp, explicit_end)
 
     def finish(self) -> Iterable[Item]:
         return ()
 
-    def _wide(self, row: dict[str, str], span: tuple, stamp: str) -> Iterator[Item]:
+    def _wide(self, row: dict[str, str], span: tuple, stamp: str, explicit_end: bool) -> Iterator[Item]:
         found = False
         for column in self.mapping.columns:
             value = self.context.number(row.get(column.column, ""))
@@ -183,11 +194,11 @@ class MappingConverter:
                 continue
             found = True
             key = f"csv:{column.metric}:{column.column}:{stamp}:{row.get(self.mapping.time_column, '')}"
-            yield record(column.metric, value, column.unit, span, key)
+            yield record(column.metric, value, column.unit, span, key, explicit_end=explicit_end)
         if not found:
             raise CellError("no mapped column has a value")
 
-    def _long(self, row: dict[str, str], span: tuple, stamp: str) -> Iterator[Item]:
+    def _long(self, row: dict[str, str], span: tuple, stamp: str, explicit_end: bool) -> Iterator[Item]:
         mapping = self.mapping
         name = row.get(mapping.metric_column, "").strip()
         metric = mapping.metric_names.get(name, name)
@@ -200,4 +211,4 @@ class MappingConverter:
             raise CellError("the value is empty")
         own_key = row.get(mapping.key_column, "").strip() if mapping.key_column else ""
         key = f"csv:{metric}:{own_key or stamp}"
-        yield record(metric, value, unit or metrics.get(metric).unit, span, key)
+        yield record(metric, value, unit or metrics.get(metric).unit, span, key, explicit_end=explicit_end)

@@ -1,5 +1,6 @@
 """The project's own long CSV: timestamp,end_timestamp,metric,value,unit,source,external_id,notes."""
 
+import re
 from collections.abc import Iterator
 
 from healthdata import metrics
@@ -19,6 +20,9 @@ CANONICAL_ALIASES = {
     "oxygen_saturation": "spo2",
 }
 
+# The data export writes a reading as its systolic value with "diastolic 80" in the notes.
+DIASTOLIC_NOTE = re.compile(r"\bdiastolic\s+(\d+(?:[.,]\d+)?)", re.IGNORECASE)
+
 
 class CanonicalConverter(Converter):
     """timestamp,end_timestamp,metric,value,unit,source,external_id,notes: one measurement per row."""
@@ -32,7 +36,8 @@ class CanonicalConverter(Converter):
         name = row.get("metric", "").strip()
         metric = CANONICAL_ALIASES.get(name, name)
         span = self.context.span(row.get("timestamp", ""), "timestamp")
-        if not is_empty(row.get("end_timestamp", "")):
+        explicit_end = not is_empty(row.get("end_timestamp", ""))
+        if explicit_end:
             span = (span[0], self.context.moment(row["end_timestamp"], "end_timestamp"))
         device = row.get("source", "").strip()
         key = row.get("external_id", "").strip() or f"{metric}:{row.get('timestamp', '').strip()}:{device}"
@@ -41,14 +46,16 @@ class CanonicalConverter(Converter):
         elif metric == "workout":
             yield self._workout(row, span, device, key)
         elif metric.startswith("blood_pressure"):
-            yield from self._pressure(metric, row, span, device, key)
+            yield from self._pressure(metric, row, span, device, key, explicit_end)
         else:
-            yield self._record(metric, row, span, device, key)
+            yield self._record(metric, row, span, device, key, explicit_end)
 
     def finish(self) -> Iterator[Item]:
         yield from self.sleep.flush()
 
-    def _record(self, metric: str, row: dict, span: tuple, device: str, key: str) -> RecordIn:
+    def _record(
+        self, metric: str, row: dict, span: tuple, device: str, key: str, explicit_end: bool
+    ) -> RecordIn:
         unit = row.get("unit", "").strip()
         problems = unit_problems(metric, unit)
         if problems:
@@ -56,7 +63,8 @@ class CanonicalConverter(Converter):
         value = self.context.number(row.get("value", ""))
         if value is None:
             raise CellError("the value is empty")
-        return record(metric, value, unit or metrics.get(metric).unit, span, key, device=device)
+        unit = unit or metrics.get(metric).unit
+        return record(metric, value, unit, span, key, explicit_end=explicit_end, device=device)
 
     def _sleep_stage(self, row: dict, span: tuple, device: str) -> Iterator[Item]:
         stage = row.get("value", "").strip().lower()
@@ -83,12 +91,23 @@ class CanonicalConverter(Converter):
             metadata={"source_type": kind},
         )
 
-    def _pressure(self, metric: str, row: dict, span: tuple, device: str, key: str) -> Iterator[Item]:
+    def _pressure(
+        self, metric: str, row: dict, span: tuple, device: str, key: str, explicit_end: bool
+    ) -> Iterator[Item]:
         text = row.get("value", "")
         unit = row.get("unit", "").strip() or "mmHg"
         if metric == "blood_pressure":
-            value, secondary = pair(text, self.context)
-            yield record(metric, value, unit, span, key, device=device, secondary_value=secondary)
+            value, secondary = self._reading(text, row.get("notes", ""))
+            yield record(
+                metric,
+                value,
+                unit,
+                span,
+                key,
+                explicit_end=explicit_end,
+                device=device,
+                secondary_value=secondary,
+            )
             return
         slot = self.pressure.setdefault((row.get("timestamp", "").strip(), device), {})
         slot[metric] = self.context.number(text)
@@ -100,6 +119,16 @@ class CanonicalConverter(Converter):
                 unit,
                 span,
                 key.removesuffix("-sys").removesuffix("-dia"),
+                explicit_end=explicit_end,
                 device=device,
                 secondary_value=slot["blood_pressure_diastolic"],
             )
+
+    def _reading(self, text: str, notes: str) -> tuple[float, float]:
+        """`120/80`, or the systolic alone with `diastolic 80` in the notes."""
+        note = DIASTOLIC_NOTE.search(notes or "")
+        if "/" not in text and note is not None:
+            systolic = self.context.number(text)
+            if systolic is not None:
+                return systolic, float(note.group(1).replace(",", "."))
+        return pair(text, self.context)
