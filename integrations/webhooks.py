@@ -21,14 +21,14 @@ logger = logging.getLogger(__name__)
 
 def receive(provider: str, module: ModuleType, request: HttpRequest) -> HttpResponse:
     """Answer one request to /webhooks/<provider>/: a handshake, a refusal or an acknowledgement."""
-    handshake = module.verify_handshake(request)
-    if handshake is not None:
-        return handshake
-    if request.method != "POST":
-        return HttpResponse(status=405)
     try:
+        handshake = module.verify_handshake(request)
+        if handshake is not None:
+            return handshake
+        if request.method != "POST":
+            return HttpResponse(status=405)
         notifications = module.parse(request)
-    except WebhookRejected as error:
+    except WebhookRejected as error:  # a malformed handshake is refused like a bad delivery
         logger.warning("webhook rejected", extra={"provider": provider, "reason": str(error)})
         return HttpResponse(status=401)
     body_hash = hashlib.sha256(request.body).hexdigest()
