@@ -4,7 +4,10 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from users import api_keys, audit, erasure
+from users.forms import AdminLoginForm
 from users.models import ApiKey, AuditEvent, DataExport, User
+
+admin.site.login_form = AdminLoginForm
 
 
 class ApiKeyInline(admin.TabularInline):

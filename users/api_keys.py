@@ -7,12 +7,15 @@ lists, logs and the admin. The secret has 256 bits of entropy, so one SHA-256 is
 import hashlib
 import hmac
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 from rest_framework.request import Request
@@ -95,6 +98,24 @@ def mark_used(key: ApiKey) -> None:
         key.last_used_at = now
 
 
+def _reserve_try(request: Request) -> str | None:
+    """Hold one of the client address's tries at a key; None when its failures used them all.
+
+    The try is taken before the key is checked and given back when it was right, so parallel
+    guesses from one address cannot get past the limit: the counter is one atomic increment.
+    """
+    window_seconds = settings.API_KEY_FAILURE_WINDOW_SECONDS
+    address = import_string(settings.RATELIMIT_IP_META_KEY)(request)
+    counter = f"api-key-failures:{address}:{int(time.time() // window_seconds)}"
+    cache.add(counter, 0, window_seconds)
+    try:
+        used = cache.incr(counter)
+    except ValueError:  # the window ended between the two calls
+        cache.add(counter, 1, window_seconds)
+        used = 1
+    return counter if used <= settings.API_KEY_FAILURES_PER_IP else None
+
+
 class ApiKeyAuthentication(authentication.BaseAuthentication):
     """`Authorization: Api-Key <key>`; `request.auth` is the ApiKey row."""
 
@@ -104,9 +125,14 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         )
         if keyword.lower() != KEYWORD.lower():
             return None
+        counter = _reserve_try(request)
+        if counter is None:
+            window_seconds = settings.API_KEY_FAILURE_WINDOW_SECONDS
+            raise exceptions.Throttled(wait=window_seconds - time.time() % window_seconds)
         key = verify(raw_key.strip())
         if key is None:
             raise exceptions.AuthenticationFailed("The API key is not valid or has been revoked.")
+        cache.decr(counter)
         if not scope_allows(key, request.method):  # also for views with their own permission_classes
             raise exceptions.PermissionDenied(ApiKeyScopeAllows.message, code=ApiKeyScopeAllows.code)
         mark_used(key)

@@ -1,7 +1,9 @@
 import functools
 import zoneinfo
 
+from allauth.account.adapter import get_adapter
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.cache import cache
 
 from users.models import ApiKey, ApiKeyScope, User
@@ -86,3 +88,22 @@ class DeleteAccountForm(forms.Form):
         if email.lower() != self.user.email.lower():
             raise forms.ValidationError("That is not the email address of this account.")
         return email
+
+
+class AdminLoginForm(AdminAuthenticationForm):
+    """The admin's sign-in, counted against the same failed-attempt limits as every other sign-in.
+
+    allauth's adapter reserves a try per account and per client address before checking the
+    password and gives it back on success, so parallel guesses cannot overrun the limit either.
+    """
+
+    def clean(self) -> dict:
+        email, password = self.cleaned_data.get("username"), self.cleaned_data.get("password")
+        if email is not None and password:
+            self.user_cache = get_adapter(self.request).authenticate(
+                self.request, email=email, password=password
+            )
+            if self.user_cache is None:
+                raise self.get_invalid_login_error()
+            self.confirm_login_allowed(self.user_cache)
+        return self.cleaned_data
