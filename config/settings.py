@@ -97,6 +97,7 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "allauth.usersessions.middleware.UserSessionsMiddleware",
     "config.middleware.ApiErrorMiddleware",
+    "config.request_limits.NestedJsonMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
 ]
 

@@ -3,6 +3,7 @@ preview → mapping → validate → import flow, and saved mappings."""
 
 import csv
 import io
+from pathlib import Path
 
 from django.db import IntegrityError, transaction
 from django.http import HttpResponse
@@ -110,6 +111,15 @@ def _options(data: dict) -> dict:
     return {name: data[name] for name in ("preset", "mapping", "weight_unit") if data.get(name)}
 
 
+def _is_same_request(job: ImportJob, data: dict) -> bool:
+    """Whether `data` asks again for what started `job`: the same file (or staged upload) and options."""
+    if data.get("file"):
+        same_file = getattr(data["file"], "sha256", None) == job.sha256
+    else:
+        same_file = Path(job.file_path).name.startswith(data["upload"])
+    return same_file and _options(data) == job.options and data.get("kind") in (None, "", job.kind)
+
+
 class ImportListView(_UploadView):
     """List the user's imports, or start one from an uploaded file (multipart) or a staged CSV."""
 
@@ -125,13 +135,16 @@ class ImportListView(_UploadView):
     )
     def post(self, request: Request) -> Response:
         key = request.headers.get("Idempotency-Key", "")[:128]
-        if key:
-            existing = ImportJob.objects.for_user(request.user).filter(idempotency_key=key).first()
-            if existing is not None:
-                return Response(ImportJobSerializer(existing).data, status=status.HTTP_200_OK)
         serializer = ImportCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        if key:
+            existing = ImportJob.objects.for_user(request.user).filter(idempotency_key=key).first()
+            if existing is not None and not _is_same_request(existing, data):
+                message = "This Idempotency-Key was used for a different request."
+                return Response(error_body(422, code="idempotency_key_reused", message=message), status=422)
+            if existing is not None:
+                return Response(ImportJobSerializer(existing).data, status=status.HTTP_200_OK)
         try:
             staged = self._staged(request, data)
         except ImportRejected as error:

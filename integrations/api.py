@@ -172,9 +172,11 @@ class ConnectionSyncView(APIView):
             return Response(body, status=status.HTTP_409_CONFLICT)
         key = request.headers.get("Idempotency-Key", "")[:128]
         body = {"queued": True, "connection": connection.pk}
-        if key and not cache.add(
-            f"integrations:idempotency:{request.user.pk}:{key}", body, IDEMPOTENCY_SECONDS
-        ):
+        stored_key = f"integrations:idempotency:{request.user.pk}:{key}"
+        if key and not cache.add(stored_key, body, IDEMPOTENCY_SECONDS):
+            if cache.get(stored_key) != body:
+                message = "This Idempotency-Key was used for a different request."
+                return Response(error_body(422, code="idempotency_key_reused", message=message), status=422)
             return Response(body, status=status.HTTP_202_ACCEPTED)
         request_sync(connection, trigger="manual")
         return Response(body, status=status.HTTP_202_ACCEPTED)
