@@ -2,11 +2,16 @@ from django.contrib import admin
 
 from healthdata.models import DailyRollup, Goal, Record, Session
 from users import audit
-from users.models import User
 
 
 class AuditedHealthDataAdmin(admin.ModelAdmin):
-    """Staff opening one person's health data leave a `staff.viewed_health_data` audit event."""
+    """Read-only for staff; opening one person's health data leaves a `staff.viewed_health_data` event."""
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # data goes with its import, its connection or the account, never row by row
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         response = super().change_view(request, object_id, form_url, extra_context)
@@ -16,10 +21,13 @@ class AuditedHealthDataAdmin(admin.ModelAdmin):
         return response
 
     def changelist_view(self, request, extra_context=None):
+        """A list, filtered or not, reads the data of each person on the page: one event per person."""
         response = super().changelist_view(request, extra_context)
-        user_id = request.GET.get("user__id__exact") or request.GET.get("user")
-        owner = User.objects.filter(pk=user_id).first() if str(user_id or "").isdigit() else None
-        if owner is not None and response.status_code == 200:
+        changelist = (getattr(response, "context_data", None) or {}).get("cl")
+        if changelist is None or response.status_code != 200:
+            return response
+        owners = {item.user_id: item.user for item in changelist.result_list}
+        for owner in owners.values():
             self._record_view(request, owner, f"{self.model._meta.model_name}:list")
         return response
 

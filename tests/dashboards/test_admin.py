@@ -70,12 +70,15 @@ def test_staff_opening_a_users_record_is_audited(staff_client, staff_user, user)
     assert (event.user_id, event.actor_id, event.target) == (user.pk, staff_user.pk, f"record:{record.pk}")
 
 
-def test_staff_listing_a_users_rollups_is_audited_but_an_unfiltered_list_is_not(staff_client, user):
+def test_staff_listing_rollups_is_audited_once_for_each_person_on_the_page(staff_client, user, other_user):
     seed(user, days=1, sources=("fitbit",), hours=1)
+    seed(other_user, days=1, sources=("fitbit",), hours=1)
 
     staff_client.get("/admin/healthdata/dailyrollup/")
-    assert not AuditEvent.objects.filter(action="staff.viewed_health_data").exists()
+    listed = AuditEvent.objects.filter(action="staff.viewed_health_data")
+    assert sorted(listed.values_list("user_id", flat=True)) == sorted([user.pk, other_user.pk])
 
+    listed.delete()
     staff_client.get(f"/admin/healthdata/dailyrollup/?user__id__exact={user.pk}")
     assert AuditEvent.objects.get(action="staff.viewed_health_data").user_id == user.pk
 
@@ -136,3 +139,20 @@ def test_staff_retrying_and_cancelling_imports_is_audited(staff_client, staff_us
         "staff.import_cancelled",
         "staff.import_retried",
     ]
+
+
+def test_records_are_read_only_for_staff_and_filterable(staff_client, user):
+    seed(user, days=1, sources=("fitbit",), hours=1)
+    record = Record.objects.for_user(user).filter(metric="steps").get()
+
+    page = staff_client.get(f"/admin/healthdata/record/{record.pk}/change/").content.decode()
+    changed = staff_client.post(f"/admin/healthdata/record/{record.pk}/change/", {"value": "1"})
+    deleted = staff_client.post(f"/admin/healthdata/record/{record.pk}/delete/", {"post": "yes"})
+    listed = staff_client.get("/admin/healthdata/record/?metric=steps&source=fitbit")
+
+    assert 'name="_save"' not in page
+    assert (changed.status_code, deleted.status_code) == (403, 403)
+    record.refresh_from_db()
+    assert record.value == 500
+    assert listed.status_code == 200
+    assert list(listed.context["cl"].result_list) == [record]
