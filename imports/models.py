@@ -80,6 +80,12 @@ class ImportJob(models.Model):
                 condition=~Q(idempotency_key=""),
                 name="import_job_one_per_idempotency_key",
             ),
+            # The same file twice at once would only do the work twice: one active job per file.
+            models.UniqueConstraint(
+                fields=["user", "sha256"],
+                condition=Q(status__in=ACTIVE_STATUSES),
+                name="import_job_one_active_per_file",
+            ),
         ]
         indexes = [
             models.Index(fields=["user", "sha256"], name="import_job_user_sha256"),

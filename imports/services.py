@@ -25,7 +25,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -156,24 +156,33 @@ def start_import(
     """
     from imports.tasks import run_import_task
 
-    running = ImportJob.objects.for_user(user).active().filter(sha256=sha256).first()
-    if running is not None:
-        raise DuplicateUpload(running)
+    _refuse_duplicate(user, sha256)
     kind = kind or detect_kind(settings.MEDIA_ROOT / file_path)
-    job = ImportJob.objects.create(
-        user=user,
-        kind=kind,
-        file_path=file_path,
-        original_name=original_name[:255],
-        size_bytes=size_bytes,
-        sha256=sha256,
-        options=options or {},
-        idempotency_key=idempotency_key,
-        source="apple_health" if kind == "apple_health" else "",  # a CSV takes its preset's source
-    )
+    try:
+        with transaction.atomic():
+            job = ImportJob.objects.create(
+                user=user,
+                kind=kind,
+                file_path=file_path,
+                original_name=original_name[:255],
+                size_bytes=size_bytes,
+                sha256=sha256,
+                options=options or {},
+                idempotency_key=idempotency_key,
+                source="apple_health" if kind == "apple_health" else "",  # a CSV takes its preset's source
+            )
+    except IntegrityError:
+        _refuse_duplicate(user, sha256)  # the same file started meanwhile by a concurrent request
+        raise
     if enqueue:
         run_import_task.delay_on_commit(job.pk)
     return job
+
+
+def _refuse_duplicate(user, sha256: str) -> None:
+    running = ImportJob.objects.for_user(user).active().filter(sha256=sha256).first()
+    if running is not None:
+        raise DuplicateUpload(running)
 
 
 def open_parser(job: ImportJob):
@@ -471,7 +480,19 @@ def retry_import(job: ImportJob) -> bool:
 
     if not job.absolute_path.exists():
         return False
-    retried = ImportJob.objects.filter(
+    try:
+        with transaction.atomic():
+            retried = _queue_again(job)
+    except IntegrityError:  # the same file is being imported by another job right now
+        return False
+    if retried:
+        transaction.on_commit(lambda: run_import_task.delay(job.pk))
+    job.refresh_from_db()
+    return bool(retried)
+
+
+def _queue_again(job: ImportJob) -> int:
+    return ImportJob.objects.filter(
         pk=job.pk, status__in=(ImportJob.Status.FAILED, ImportJob.Status.CANCELLED)
     ).update(
         status=ImportJob.Status.QUEUED,
@@ -490,10 +511,6 @@ def retry_import(job: ImportJob) -> bool:
         rejected={},
         rejected_rows=[],
     )
-    if retried:
-        transaction.on_commit(lambda: run_import_task.delay(job.pk))
-    job.refresh_from_db()
-    return bool(retried)
 
 
 def delete_import(job: ImportJob) -> int:

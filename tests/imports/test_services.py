@@ -6,7 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from healthdata import ingest as ingest_module
@@ -457,3 +457,25 @@ def test_the_projects_own_csv_export_imports_back_the_same_records(user, other_u
 def stored_values(owner) -> list[tuple]:
     rows = Record.objects.filter(user=owner).values_list("metric", "start", "end", "value", "secondary_value")
     return sorted((metric, start, end, round(value, 6), low) for metric, start, end, value, low in rows)
+
+
+def test_the_database_keeps_one_active_job_per_file(user):
+    job = upload(user, FIXTURES / "apple_export_small.xml")
+    same_file = {name: getattr(job, name) for name in ("kind", "file_path", "size_bytes", "sha256")}
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ImportJob.objects.create(user=user, original_name="again.xml", **same_file)
+
+    ImportJob.objects.filter(pk=job.pk).update(status="succeeded")
+    assert ImportJob.objects.create(user=user, original_name="again.xml", **same_file).status == "queued"
+
+
+def test_retrying_while_the_same_file_is_being_imported_is_refused(user):
+    failed = upload(user, FIXTURES / "csv" / "canonical.csv", options={"preset": "no_such_layout"})
+    run_import(failed.pk)
+    upload(user, FIXTURES / "csv" / "canonical.csv")
+
+    assert not retry_import(failed)
+
+    failed.refresh_from_db()
+    assert failed.status == "failed"
