@@ -5,7 +5,13 @@ from users import audit
 
 
 class AuditedHealthDataAdmin(admin.ModelAdmin):
-    """Staff opening one person's health data leave a `staff.viewed_health_data` audit event."""
+    """Read-only for staff; opening one person's health data leaves a `staff.viewed_health_data` event."""
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False  # data goes with its import, its connection or the account, never row by row
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
         response = super().change_view(request, object_id, form_url, extra_context)

@@ -139,3 +139,20 @@ def test_staff_retrying_and_cancelling_imports_is_audited(staff_client, staff_us
         "staff.import_cancelled",
         "staff.import_retried",
     ]
+
+
+def test_records_are_read_only_for_staff_and_filterable(staff_client, user):
+    seed(user, days=1, sources=("fitbit",), hours=1)
+    record = Record.objects.for_user(user).filter(metric="steps").get()
+
+    page = staff_client.get(f"/admin/healthdata/record/{record.pk}/change/").content.decode()
+    changed = staff_client.post(f"/admin/healthdata/record/{record.pk}/change/", {"value": "1"})
+    deleted = staff_client.post(f"/admin/healthdata/record/{record.pk}/delete/", {"post": "yes"})
+    listed = staff_client.get("/admin/healthdata/record/?metric=steps&source=fitbit")
+
+    assert 'name="_save"' not in page
+    assert (changed.status_code, deleted.status_code) == (403, 403)
+    record.refresh_from_db()
+    assert record.value == 500
+    assert listed.status_code == 200
+    assert list(listed.context["cl"].result_list) == [record]
