@@ -84,8 +84,11 @@ def main() -> None:
     server = start_server(port)
     try:
         warm_up(port, clients)
+        cpu = server_cpu_seconds(server.pid)
         browse = run_browse(port, clients)
+        browse["server_cpu"], cpu = server_cpu_seconds(server.pid) - cpu, server_cpu_seconds(server.pid)
         hammer = run_hammer(wrk, port, clients)
+        hammer["server_cpu"] = server_cpu_seconds(server.pid) - cpu
     finally:
         stop_server(server)
         sign_out(clients)
@@ -134,7 +137,11 @@ def print_header() -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT version()")
         version = cursor.fetchone()[0].split(" on ")[0]
-    print(f"database: {version}; cpus: {os.cpu_count()}; gunicorn: {WORKERS} workers x {THREADS} threads")
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(
+        f"database: {version}; cpus: {os.cpu_count()}, load average {load}; "
+        f"gunicorn: {WORKERS} gthread workers x {THREADS} threads"
+    )
 
 
 def fill_users() -> list:
@@ -242,6 +249,7 @@ def start_server(port: int) -> subprocess.Popen:
         "--worker-class", "gthread", "--workers", str(WORKERS), "--threads", str(THREADS),
         "--keep-alive", "5", "--timeout", "60", "--graceful-timeout", "30",
         "--max-requests", "2000", "--max-requests-jitter", "200",
+        "--no-control-socket",  # its default path is per user: other servers on the machine share it
     ]  # fmt: skip
     server = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)  # noqa: S603
     deadline = time.monotonic() + 60
@@ -263,6 +271,20 @@ def stop_server(server: subprocess.Popen) -> None:
     except subprocess.TimeoutExpired:
         server.kill()
         server.wait()
+
+
+def server_cpu_seconds(pid: int) -> float:
+    """CPU time of gunicorn's master and workers so far, those already replaced included (Linux /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    master = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    ticks = sum(int(value) for value in master[11:15])  # utime, stime, and of reaped workers
+    for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split():
+        try:
+            fields = Path(f"/proc/{child}/stat").read_text().rpartition(")")[2].split()
+        except FileNotFoundError:  # a worker that has just been replaced
+            continue
+        ticks += int(fields[11]) + int(fields[12])
+    return ticks / tick
 
 
 def get(connection: http.client.HTTPConnection, path: str, headers: dict) -> tuple[int, int]:
@@ -392,7 +414,11 @@ def print_browse(result: dict) -> None:
     if errors:
         statuses = sorted({sample.status for sample in errors})
         print(f"    error statuses: {statuses} (0: no answer)")
-    print(f"    generator CPU: {result['generator_cpu']:.2f} s over {seconds:.0f} s")
+    print(
+        f"    CPU: app server {result['server_cpu']:.1f} s "
+        f"({result['server_cpu'] * 1000 / max(1, len(samples)):.1f} ms a request), "
+        f"load generator {result['generator_cpu']:.2f} s"
+    )
 
 
 # --- (b) summary and aggregates without pause -----------------------------------------------------
@@ -506,7 +532,11 @@ def print_hammer(result: dict) -> None:
     )
     if errors:
         print(f"    errors by kind: {result['errors']} (status: answers other than 2xx or 3xx)")
-    print(f"    generator CPU (wrk): {result['generator_cpu']:.2f} s over {result['seconds']:.0f} s")
+    print(
+        f"    CPU: app server {result['server_cpu']:.1f} s "
+        f"({result['server_cpu'] * 1000 / max(1, result['requests']):.1f} ms a request), "
+        f"wrk {result['generator_cpu']:.2f} s"
+    )
 
 
 # --- Figures --------------------------------------------------------------------------------------
