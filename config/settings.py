@@ -444,6 +444,11 @@ CELERY_BEAT_SCHEDULE["enforce-provider-retention"] = {
     "task": "integrations.tasks.enforce_retention_task",
     "schedule": 24 * 3600.0,
 }
+# Owners of connections in error or silent for days are emailed, at most once a day per problem.
+CELERY_BEAT_SCHEDULE["notify-connection-problems"] = {
+    "task": "integrations.tasks.notify_connection_problems_task",
+    "schedule": 3600.0,
+}
 # Webhook secrets. Oura and Strava echo a challenge only for the token given when subscribing;
 # Google Health sends FITBIT_WEBHOOK_SECRET verbatim as the Authorization header ("Bearer …") and
 # signs with the keys published at FITBIT_WEBHOOK_KEYSET_URL. Oura and WHOOP sign with the client secret.

@@ -102,3 +102,13 @@ def test_a_deactivated_account_is_not_emailed_about_its_connections(user):
 
     assert attention.notify_owners() == 0
     assert mail.outbox == []
+
+
+def test_beat_emails_about_connections_hourly_with_a_registered_task(settings):
+    from config.celery import app
+
+    app.loader.import_default_modules()
+    entry = settings.CELERY_BEAT_SCHEDULE["notify-connection-problems"]
+
+    assert entry["schedule"] == 3600.0
+    assert app.tasks[entry["task"]].queue == "default"
