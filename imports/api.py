@@ -259,7 +259,8 @@ class ImportRejectsView(APIView):
 
 
 class CsvUploadView(_UploadView):
-    """Stage a CSV (or a zip of CSVs) and preview it: encoding, delimiter, decimal mark, dates, preset."""
+    """Stage a CSV (or a zip of CSVs) and preview it: encoding, delimiter, decimal mark, dates, preset,
+    and the user's saved mappings that fit each table (those made for the same header first)."""
 
     parser_classes = [MultiPartParser]
 
@@ -275,6 +276,8 @@ class CsvUploadView(_UploadView):
             tables = preview(services.settings.MEDIA_ROOT / staged["file_path"], services.zip_limits())
         except ImportRejected as error:
             return _rejected(error)
+        for table in tables:
+            table["saved_mappings"] = services.fitting_mappings(user=request.user, header=table["header"])
         return Response(
             {"upload": staged["token"], "original_name": staged["original_name"], "tables": tables},
             status=status.HTTP_201_CREATED,

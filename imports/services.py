@@ -34,7 +34,7 @@ from healthdata import rollups
 from healthdata.ingest import ingest
 from healthdata.models import Record, Session
 from healthdata.normalized import Origin
-from imports.models import ImportJob
+from imports.models import ImportJob, SavedMapping
 from imports.parsers.apple_health import AppleHealthParser, open_export
 from imports.parsers.archives import ZipLimits, sniff
 from imports.parsers.base import ImportRejected
@@ -583,3 +583,23 @@ def validate_csv(*, user, path: Path, mapping: CsvMapping | None, preset: str = 
         "source": parser.source,
         "presets": parser.presets,
     }
+
+
+def fitting_mappings(*, user, header: list[str]) -> list[dict]:
+    """The user's saved mappings that can run on a table with this header, those made for it first."""
+    fitting = []
+    for saved in SavedMapping.objects.for_user(user):
+        try:
+            problems = CsvMapping.from_dict(saved.mapping).problems(header)
+        except MappingError:
+            continue
+        if not problems:
+            fitting.append(
+                {
+                    "id": saved.pk,
+                    "name": saved.name,
+                    "mapping": saved.mapping,
+                    "exact": saved.header == header,
+                }
+            )
+    return sorted(fitting, key=lambda found: not found["exact"])

@@ -346,3 +346,25 @@ def test_the_upload_page_refuses_a_file_over_the_size_limit_with_the_reason(clie
     assert response.status_code == 413
     assert "upload limit" in response.content.decode()
     assert not ImportJob.objects.exists()
+
+
+def test_the_csv_preview_offers_the_saved_mappings_that_fit_the_file(user_api_client, user, other_user):
+    fits = {"timestamp_column": "Datum", "columns": [{"column": "Gewicht", "metric": "weight", "unit": "kg"}]}
+    other_file = {
+        "timestamp_column": "Date",
+        "columns": [{"column": "Weight", "metric": "weight", "unit": "kg"}],
+    }
+    SavedMapping.objects.create(user=user, name="Waage", header=["Datum", "Gewicht"], mapping=fits)
+    SavedMapping.objects.create(user=user, name="Scale", header=["Date", "Weight"], mapping=other_file)
+    SavedMapping.objects.create(user=other_user, name="Theirs", header=["Datum", "Gewicht"], mapping=fits)
+
+    staged = user_api_client.post(
+        f"{IMPORTS}csv/uploads",
+        {"file": attach(FIXTURES / "csv" / "semicolon_utf16.csv")},
+        format="multipart",
+    )
+
+    (table,) = staged.json()["tables"]
+    assert [(found["name"], found["mapping"]["timestamp_column"]) for found in table["saved_mappings"]] == [
+        ("Waage", "Datum")
+    ]
