@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
+from django.db import connection
 from django.utils import timezone
 
 from healthdata.days import local_day
@@ -167,6 +168,7 @@ def _sleep_amounts(item: SessionIn, fields: dict) -> dict[str, float]:
 
 
 def _upsert(user, source: str, origin: Origin, prepared: dict[str, dict], written: SessionsWritten) -> None:
+    _take_turns(user, source)
     existing = {
         session.source_key: session
         for session in Session.objects.for_user(user).filter(source=source, source_key__in=list(prepared))
@@ -190,6 +192,20 @@ def _upsert(user, source: str, origin: Origin, prepared: dict[str, dict], writte
     Session.objects.bulk_update(changed, [*_CONTENT, "updated"])
     written.created, written.updated = len(new), len(changed)
     written.session_ids = [session.pk for session in (*new, *changed)]
+
+
+def _take_turns(user, source: str) -> None:
+    """Writers of one user's sessions from one source go one at a time until their commit.
+
+    The upsert above reads, then inserts: two overlapping syncs (a lease outlived) or imports
+    would otherwise both insert the same session and one would fail on the unique key.
+    SQLite already runs one writer at a time.
+    """
+    if connection.vendor != "postgresql":
+        return
+    with connection.cursor() as cursor:
+        key = f"sessions:{user.pk}:{source}"
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", [key])
 
 
 def _content(session: Session) -> tuple:
