@@ -285,3 +285,22 @@ def test_an_import_replay_returns_the_same_job_and_another_file_is_refused(user,
     assert other.status_code == 422
     assert other.json()["error"]["code"] == "idempotency_key_reused"
     assert ImportJob.objects.for_user(user).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_parallel_replays_of_one_key_store_one_entry_and_all_get_its_answer(live_server):
+    user = UserFactory()
+    secret = api_keys.create_api_key(user=user, name="script", scope="read_write").secret
+    headers = {"Authorization": f"Api-Key {secret}", "Idempotency-Key": "parallel-1"}
+
+    def enter(_):
+        answer = requests.post(
+            f"{live_server.url}/api/v1/records/manual", json=WEIGHT, headers=headers, timeout=30
+        )
+        return answer.status_code, answer.json()
+
+    answers = _parallel(8, enter)
+
+    assert {status for status, _ in answers} == {201}
+    assert len({json.dumps(body, sort_keys=True) for _, body in answers}) == 1
+    assert Record.objects.for_user(user).count() == 1
