@@ -241,7 +241,8 @@ def rejected_rows_csv(rows: list[dict], filename: str) -> HttpResponse:
     writer = csv.writer(buffer)
     writer.writerow(["line", "reason", "row"])
     for row in rows:
-        writer.writerow([row.get("line", ""), row.get("reason", ""), _formula_safe(row.get("raw", ""))])
+        reason, raw = (_formula_safe(str(row.get(key, ""))) for key in ("reason", "raw"))
+        writer.writerow([row.get("line", ""), reason, raw])
     response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
