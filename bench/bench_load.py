@@ -84,18 +84,19 @@ def main() -> None:
     server = start_server(port)
     try:
         warm_up(port, clients)
-        cpu = server_cpu_seconds(server.pid)
+        before = server_cpu_seconds(server.pid)
         browse = run_browse(port, clients)
-        browse["server_cpu"], cpu = server_cpu_seconds(server.pid) - cpu, server_cpu_seconds(server.pid)
+        between = server_cpu_seconds(server.pid)
         hammer = run_hammer(wrk, port, clients)
-        hammer["server_cpu"] = server_cpu_seconds(server.pid) - cpu
+        after = server_cpu_seconds(server.pid)
     finally:
         stop_server(server)
         sign_out(clients)
+    browse["server_cpu"], hammer["server_cpu"] = between - before, after - between
     print_browse(browse)
     print_hammer(hammer)
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
-    print(f"load average after the run: {load} (2 cores shared with other work: figures are noisy)")
+    print(f"load average after the run: {load} (other work on the machine skews every figure above)")
 
 
 # --- Set-up ---------------------------------------------------------------------------------------
