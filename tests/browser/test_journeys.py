@@ -158,7 +158,11 @@ def test_connect_sandbox_fitbit_sync_and_see_sleep(page, sandbox, settings):
     page.goto(f"/connections/{connection.pk}/")
     screenshot(page, "connection-detail")
     page.goto("/data/sleep/?range=week")
-    page.locator('[data-chart="chart-time_asleep-data"] canvas').wait_for()
+    sleep = page.locator('[data-chart="chart-time_asleep-data"]')
+    sleep.locator("canvas").wait_for()
+    sleep_days = DailyRollup.objects.for_user(user).filter(metric="time_asleep", source="fitbit").count()
+    assert sleep_days >= 5
+    assert int(sleep.get_attribute("data-drawn")) == sleep_days
     page.locator('[data-compare="compare-data"] canvas').wait_for()
     assert "Fitbit" in page.locator("#compare-title + form + div + script + table").inner_text()
     assert not page.script_errors
