@@ -118,6 +118,11 @@ def counters(provider: str) -> dict[str, int]:
     return state.counters(provider)
 
 
+def served(provider: str) -> dict[str, int]:
+    """Items served by paged endpoints since the last reset, per "<endpoint> <path>"."""
+    return state.served(provider)
+
+
 def advance_clock(seconds: float) -> None:
     state.advance_clock(seconds)
 

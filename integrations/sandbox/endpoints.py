@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextvars
 import json
 import math
 import time
@@ -19,6 +20,8 @@ from integrations.sandbox.state import Fault
 
 FaultRenderer = Callable[[Fault], HttpResponse]
 OAUTH_ENDPOINTS = frozenset({"authorize", "token", "revoke"})
+# The request being answered, as (provider, "<endpoint> <path>"), for counting the items its pages serve.
+_serving: contextvars.ContextVar[tuple[str, str] | None] = contextvars.ContextVar("serving", default=None)
 
 
 def endpoints_for(provider: str, render_fault: FaultRenderer) -> Callable[[str], Callable]:
@@ -45,7 +48,11 @@ def endpoints_for(provider: str, render_fault: FaultRenderer) -> Callable[[str],
                 wait = state.over_limit(provider) if name not in OAUTH_ENDPOINTS else None
                 if wait is not None:
                     return render_fault(Fault(kind="rate_limit", retry_after=math.ceil(wait)))
-                return view(request, *args, **kwargs)
+                serving = _serving.set((provider, f"{name} {request.path}"))
+                try:
+                    return view(request, *args, **kwargs)
+                finally:
+                    _serving.reset(serving)
 
             return wrapped
 
@@ -94,7 +101,15 @@ def page(items: list, offset: int, size: int) -> tuple[list, int | None]:
     """One page of `items` and the offset of the next page (None on the last one)."""
     chunk = items[offset : offset + size]
     following = offset + size
+    count_served(len(chunk))
     return chunk, following if following < len(items) else None
+
+
+def count_served(items: int) -> None:
+    """Add `items` to what the current request's endpoint and path served (`control.served`)."""
+    serving = _serving.get()
+    if serving is not None:
+        state.count_served(serving[0], serving[1], items)
 
 
 def iso_local(moment: datetime, milliseconds: bool = False) -> str:

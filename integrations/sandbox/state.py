@@ -81,6 +81,7 @@ class Store:
     revoked_grants: set[str] = field(default_factory=set)
     faults: dict[str, list[Fault]] = field(default_factory=dict)
     counters: dict[str, Counter] = field(default_factory=dict)
+    served: dict[str, Counter] = field(default_factory=dict)  # provider -> items served per path
     nonces: dict[str, float] = field(default_factory=dict)
     subscriptions: dict[str, list[dict]] = field(default_factory=dict)
     recent: dict[str, deque] = field(default_factory=dict)
@@ -178,6 +179,16 @@ def requests_within(provider: str, seconds: float) -> int:
 def counters(provider: str) -> dict[str, int]:
     with lock:
         return dict(store.counters.get(provider, Counter()))
+
+
+def count_served(provider: str, key: str, items: int) -> None:
+    with lock:
+        store.served.setdefault(provider, Counter())[key] += items
+
+
+def served(provider: str) -> dict[str, int]:
+    with lock:
+        return dict(store.served.get(provider, Counter()))
 
 
 def add_fault(provider: str, fault: Fault) -> None:

@@ -65,6 +65,10 @@ class Sandbox:
     def counters(self, provider: str) -> dict[str, int]:
         return control.counters(provider)
 
+    def served(self, provider: str) -> dict[str, int]:
+        """Items served by paged endpoints, per "<endpoint> <path>" (e.g. "list /sandbox/fitbit/v4/...")."""
+        return control.served(provider)
+
     def count(self, provider: str, endpoint: str) -> int:
         return control.counters(provider).get(endpoint, 0)
 

@@ -8,6 +8,7 @@ import html
 import re
 import threading
 import time
+from datetime import timedelta
 from io import StringIO
 from urllib.parse import parse_qsl, urlsplit
 
@@ -20,6 +21,8 @@ from healthdata.models import Record, Session
 from integrations import sync
 from integrations.http import CircuitBreaker, CircuitOpen, TransientError
 from integrations.models import Connection, SyncRun
+from integrations.sandbox.state import account_zone
+from tests.integrations.fewest_requests import fewest_requests
 
 PROVIDERS = ["withings", "oura", "fitbit", "whoop", "strava"]
 SIGNED = ["oura", "fitbit", "whoop"]
@@ -59,20 +62,87 @@ def _stored(connection: Connection) -> int:
     )
 
 
+# Per provider, metrics written once per item of a data type: (metric, "<sandbox endpoint> <path part>").
+ONE_RECORD_PER_ITEM = {
+    "withings": [
+        ("steps", "getactivity"),
+        ("workout_duration", "getworkouts"),
+        ("resting_heart_rate", "getsummary"),
+    ],
+    "oura": [
+        ("steps", "daily_activity"),
+        ("sleep_score", "daily_sleep"),
+        ("readiness_score", "daily_readiness"),
+        ("spo2", "daily_spo2"),
+        ("time_in_bed", "sleep"),
+        ("heart_rate", "heartrate"),
+        ("workout_duration", "workout"),
+    ],
+    "fitbit": [
+        ("steps", "dailyRollUp /steps/"),
+        ("distance", "dailyRollUp /distance/"),
+        ("floors_climbed", "dailyRollUp /floors/"),
+        ("active_minutes", "dailyRollUp /active-zone-minutes/"),
+        ("heart_rate", "rollUp /heart-rate/"),
+        ("resting_heart_rate", "list /daily-resting-heart-rate/"),
+        ("hrv_rmssd", "list /daily-heart-rate-variability/"),
+        ("spo2", "list /daily-oxygen-saturation/"),
+        ("respiratory_rate", "list /daily-respiratory-rate/"),
+        ("skin_temperature_deviation", "list /daily-sleep-temperature-derivations/"),
+        ("time_in_bed", "list /sleep/"),
+        ("workout_duration", "list /exercise/"),
+        ("weight", "list /weight/"),
+        ("body_fat", "list /body-fat/"),
+    ],
+    "whoop": [
+        ("strain", "cycle"),
+        ("recovery_score", "recovery"),
+        ("time_in_bed", "activity/sleep"),
+        ("workout_duration", "activity/workout"),
+    ],
+    "strava": [("workout_duration", "athlete_activities")],
+}
+
+
+def _items_served(sandbox, provider: str, source: str) -> int:
+    endpoint, _, path_part = source.partition(" ")
+    return sum(
+        count
+        for key, count in sandbox.served(provider).items()
+        if key.split(" ")[0] == endpoint and path_part in key
+    )
+
+
 @pytest.mark.parametrize("provider", PROVIDERS)
-def test_connect_then_backfill_ninety_days_counting_every_request(connect, sandbox, queued, provider):
+def test_connect_then_backfill_ninety_days_with_exact_counts_and_the_fewest_requests(
+    connect, sandbox, queued, provider
+):
     connection = connect(provider)
     assert connection.status == Connection.Status.ACTIVE
     assert connection.external_user_id
     assert connection.access_token and connection.access_token not in connection.access_token_encrypted
     assert queued[0][0] == (connection.pk,)
-    before = sandbox.count(provider, "total")
+    before = sandbox.counters(provider)
 
     run = sync.run(connection.pk)
 
     assert run.status == SyncRun.Status.SUCCEEDED, run.errors
-    assert run.counts
-    assert run.requests_made == sandbox.count(provider, "total") - before
+    assert {data_type: window[0][:10] for data_type, window in run.windows.items()} == dict.fromkeys(
+        run.windows, (run.started_at - timedelta(days=90)).date().isoformat()
+    )
+    expected = {
+        metric: _items_served(sandbox, provider, source) for metric, source in ONE_RECORD_PER_ITEM[provider]
+    }
+    assert all(expected.values()), expected
+    assert {metric: run.counts.get(metric, 0) for metric in expected} == expected
+    served = {
+        endpoint: count - before.get(endpoint, 0)
+        for endpoint, count in sandbox.counters(provider).items()
+        if count - before.get(endpoint, 0)
+    }
+    floor = fewest_requests(provider, sandbox.served(provider), run.windows, account_zone(provider, "demo"))
+    assert {endpoint: served.get(endpoint, 0) for endpoint in floor} == floor
+    assert run.requests_made == served["total"] == sum(floor.values())
     stored = _stored(connection)
     again = sync.run(connection.pk)
     assert again.status == SyncRun.Status.SUCCEEDED

@@ -21,6 +21,7 @@ from django.urls import path
 from integrations.sandbox import authorize, catalog, oauth, state
 from integrations.sandbox import google_health as gh
 from integrations.sandbox.endpoints import (
+    count_served,
     decode_cursor,
     deliver,
     encode_cursor,
@@ -355,6 +356,7 @@ def rollup_view(request: HttpRequest, user: str, data_type: str) -> HttpResponse
                 }
             )
         cursor = stop
+    count_served(len(points))
     return json_response({"rollupDataPoints": points})
 
 
@@ -389,6 +391,7 @@ def daily_rollup_view(request: HttpRequest, user: str, data_type: str) -> HttpRe
                 }
             )
         day += timedelta(days=step)
+    count_served(len(points))
     return json_response({"rollupDataPoints": points})
 
 

@@ -18,6 +18,7 @@ from django.urls import path
 from integrations.sandbox import authorize, catalog, generator, oauth, state
 from integrations.sandbox.catalog import Item
 from integrations.sandbox.endpoints import (
+    count_served,
     deliver,
     endpoints_for,
     form_or_query,
@@ -369,6 +370,7 @@ def activities_view(request: HttpRequest) -> HttpResponse:
     if not (after is not None and before is None):  # Strava lists newest first unless only `after` is given
         items.reverse()
     chunk = items[(page_number - 1) * per_page : page_number * per_page]
+    count_served(len(chunk))
     return json_response([item.payload for item in chunk], headers=rate_headers())
 
 

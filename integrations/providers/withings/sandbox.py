@@ -20,6 +20,7 @@ from django.urls import path
 from integrations.sandbox import authorize, catalog, generator, oauth, state
 from integrations.sandbox.catalog import Item
 from integrations.sandbox.endpoints import (
+    count_served,
     deliver,
     endpoints_for,
     form_or_query,
@@ -468,6 +469,7 @@ def _epoch_window(params: dict) -> tuple[datetime, datetime]:
 def _paged(items: list[Item], params: dict, key: str, *, more_as_int: bool = False) -> dict:
     offset = int(params.get("offset") or 0)
     chunk = items[offset : offset + PAGE_SIZE]
+    count_served(len(chunk))
     more = offset + PAGE_SIZE < len(items)
     following = offset + PAGE_SIZE if more else 0
     return {
