@@ -33,6 +33,20 @@ class ImportJobAdmin(admin.ModelAdmin):
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False  # jobs come from uploads or `manage.py import_file`
 
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        """A job's page shows lines of the person's file (its rejected rows): the read is audited."""
+        response = super().change_view(request, object_id, form_url, extra_context)
+        job = self.get_object(request, object_id)
+        if job is not None and response.status_code == 200:
+            audit.record(
+                action="staff.viewed_health_data",
+                user=job.user,
+                actor=request.user,
+                target=f"importjob:{job.pk}",
+                ip=audit.client_ip(request),
+            )
+        return response
+
     @admin.action(description="Retry (failed or cancelled imports)")
     def retry(self, request: HttpRequest, queryset: QuerySet[ImportJob]) -> None:
         retried = 0
