@@ -20,7 +20,8 @@ SESSION_OVERLAP = 0.5  # of the shorter session
 SESSION_DURATION_RATIO = 0.75  # shorter / longer
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: a frozen dataclass costs four times as much to build, and a year of days builds hundreds.
+@dataclass(slots=True)
 class Candidate:
     source: str
     priority: int  # 1 = most preferred
@@ -31,7 +32,7 @@ class Candidate:
     quality: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Resolved:
     metric: str
     day: date

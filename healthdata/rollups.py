@@ -24,7 +24,7 @@ from healthdata.quality import daily_quality
 _DAYS_PER_QUERY = 120
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: built once per record read, and frozen ones cost 4x to build
 class Sample:
     start: float  # epoch seconds
     end: float
