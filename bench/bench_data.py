@@ -8,6 +8,9 @@ Run with `make bench-data` and DATABASE_URL pointing at PostgreSQL (REDIS_URL op
 3. starts the app under gunicorn and times the aggregate API over HTTP with the response cache
    bypassed (`Cache-Control: no-cache`): daily steps over a year and 5-minute heart-rate buckets
    over a day, printing p50 and p95.
+Wall-clock figures depend on what else runs on the machine, so each phase also prints the CPU time
+it cost (this process, its PostgreSQL backend, the gunicorn worker: read from /proc when the
+database and the server run on this host) and the load average.
 """
 
 import os
@@ -72,12 +75,14 @@ def bench_ingest() -> None:
         for first in range(0, INGEST_RECORDS, BATCH_SIZE)
     ]
     origin, total = Origin(kind="import", id=1), IngestResult()
-    started = time.perf_counter()
+    backend = database_backend_pid()
+    started, app_cpu, database_cpu = time.perf_counter(), time.process_time(), cpu_seconds(backend)
     for batch in batches:
         total.add(
             ingest(user=user, source="apple_health", records=batch, origin=origin, refresh_rollups=False)
         )
     ingest_seconds = time.perf_counter() - started
+    app_cpu, database_cpu = time.process_time() - app_cpu, cpu_seconds(backend) - database_cpu
     started = time.perf_counter()
     rollups.refresh(user=user, days=total.days)
     refresh_seconds = time.perf_counter() - started
@@ -95,6 +100,38 @@ def bench_ingest() -> None:
         f"with it {total.created / (ingest_seconds + refresh_seconds):,.0f} records/s"
     )
     print(f"ingest: re-ingesting one batch unchanged: {again.unchanged / unchanged_seconds:,.0f} records/s")
+    print_ingest_cpu(total.created, app_cpu, database_cpu)
+
+
+def print_ingest_cpu(records: int, app_cpu: float, database_cpu: float | None) -> None:
+    """CPU per record: what the rate would be with the cores to ourselves, whatever else runs."""
+    app = app_cpu / records * 1e6
+    load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
+    if database_cpu is None:
+        print(f"ingest: cpu per record: app {app:.1f} us (database not on this host); load average {load}")
+        return
+    database = database_cpu / records * 1e6
+    print(
+        f"ingest: cpu per record: app {app:.1f} us, database {database:.1f} us; "
+        f"{1e6 / (app + database):,.0f} records/s of cpu work with no overlap; load average {load}"
+    )
+
+
+def database_backend_pid() -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+def cpu_seconds(pid: int | None) -> float | None:
+    """User plus system CPU time of a process on this host, None when it cannot be read."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError, TypeError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def synthetic_batch(first: int, count: int) -> list:
@@ -232,22 +269,24 @@ def bench_api(user) -> None:
                 "metric": "heart_rate", "bucket": "5min", "from": "2024-06-15", "to": "2024-06-15",
             },
         }  # fmt: skip
+        worker = gunicorn_worker(server.pid)
         for name, query in queries.items():
-            time_query(client, base, name, query)
-        time_baseline(client, f"http://127.0.0.1:{port}/api/v1/me")
+            time_query(client, base, name, query, worker)
+        time_baseline(client, f"http://127.0.0.1:{port}/api/v1/me", worker)
     finally:
         server.terminate()
         server.wait(timeout=10)
         session.delete()
 
 
-def time_query(client, base: str, name: str, query: dict) -> None:
+def time_query(client, base: str, name: str, query: dict, worker: int | None) -> None:
     response = client.get(base, params=query, timeout=30)
     response.raise_for_status()
     buckets = len(response.json()["buckets"])
     for _ in range(10):
         client.get(base, params=query, timeout=30)
     durations = []
+    worker_cpu = cpu_seconds(worker)
     for _ in range(REQUESTS):
         started = time.perf_counter()
         client.get(base, params=query, timeout=30).raise_for_status()
@@ -255,21 +294,36 @@ def time_query(client, base: str, name: str, query: dict) -> None:
     p50 = statistics.median(durations)
     p95 = statistics.quantiles(durations, n=20)[18]
     ok = p50 <= TARGETS["p50"] and p95 <= TARGETS["p95"]
+    spent = cpu_seconds(worker)
+    cpu = "" if spent is None else f"; server cpu {(spent - worker_cpu) / REQUESTS * 1000:.1f} ms per request"
     print(
         f"api: {name} ({buckets} buckets, {REQUESTS} requests, cache off): p50 {p50:.1f} ms, "
-        f"p95 {p95:.1f} ms (targets {TARGETS['p50']:.0f}/{TARGETS['p95']:.0f} ms) {verdict(ok)}"
+        f"p95 {p95:.1f} ms (targets {TARGETS['p50']:.0f}/{TARGETS['p95']:.0f} ms) {verdict(ok)}{cpu}"
     )
 
 
-def time_baseline(client, url: str) -> None:
+def gunicorn_worker(master: int) -> int | None:
+    """The pid of the one worker gunicorn forked, when /proc lists it."""
+    try:
+        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    except OSError:
+        return None
+    return int(children[0]) if children else None
+
+
+def time_baseline(client, url: str, worker: int | None) -> None:
     """The same stack answering the smallest authenticated request, to read the figures above against."""
     durations = []
+    worker_cpu = cpu_seconds(worker)
     for _ in range(REQUESTS):
         started = time.perf_counter()
         client.get(url, timeout=30).raise_for_status()
         durations.append((time.perf_counter() - started) * 1000)
     load = ", ".join(f"{value:.1f}" for value in os.getloadavg())
-    print(f"api: baseline GET /api/v1/me: p50 {statistics.median(durations):.1f} ms; load average {load}")
+    spent = cpu_seconds(worker)
+    cpu = "" if spent is None else f", server cpu {(spent - worker_cpu) / REQUESTS * 1000:.1f} ms per request"
+    p50 = statistics.median(durations)
+    print(f"api: baseline GET /api/v1/me: p50 {p50:.1f} ms{cpu}; load average {load}")
 
 
 def free_port() -> int:
