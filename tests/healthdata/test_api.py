@@ -47,6 +47,27 @@ def test_records_list_filters_by_metric_and_source_newest_first(user, user_api_c
     assert results[0]["unit"] == "count"
 
 
+def test_records_list_filters_by_category_and_time_range(user, user_api_client):
+    hourly_steps(user, "fitbit", 4)
+    ingest(
+        user=user,
+        source="fitbit",
+        records=[RecordIn(metric="heart_rate", start=MORNING, value=61, unit="bpm", source_key="hr")],
+        origin=SYNC,
+    )
+
+    heart = user_api_client.get("/api/v1/records", {"category": "heart"}).json()["results"]
+    window = user_api_client.get(
+        "/api/v1/records",
+        {"metric": "steps", "from": "2025-01-14T09:00:00Z", "to": "2025-01-14T11:00:00+00:00"},
+    ).json()["results"]
+    other_day = user_api_client.get("/api/v1/records", {"from": "2025-01-15", "to": "2025-01-16"}).json()
+
+    assert [(r["metric"], r["value"]) for r in heart] == [("heart_rate", 61)]
+    assert [r["start"] for r in window] == ["2025-01-14T10:00:00Z", "2025-01-14T09:00:00Z"]
+    assert other_day["results"] == []
+
+
 def test_records_are_cursor_paginated(user, user_api_client):
     hourly_steps(user, "fitbit", 5)
 
