@@ -1,4 +1,5 @@
 import io
+import os
 import zipfile
 from pathlib import Path
 
@@ -368,3 +369,19 @@ def test_the_csv_preview_offers_the_saved_mappings_that_fit_the_file(user_api_cl
     assert [(found["name"], found["mapping"]["timestamp_column"]) for found in table["saved_mappings"]] == [
         ("Waage", "Datum")
     ]
+
+
+def test_a_zip_expanding_past_the_settings_limit_is_refused_at_upload(user_api_client, settings):
+    settings.IMPORT_MAX_UNCOMPRESSED_BYTES = 1024**2
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for part in range(3):  # each member compresses normally; together they are over the limit
+            content = os.urandom(200 * 1024).hex()
+            archive.writestr(f"apple_health_export/part{part}.xml", content)
+
+    response = post_file(user_api_client, "export.zip", buffer.getvalue())
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "zip_bomb"
+    assert "limit" in response.json()["error"]["message"]
+    assert not ImportJob.objects.exists()
