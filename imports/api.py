@@ -27,7 +27,7 @@ from imports.parsers.csv.presets import PRESETS
 
 class ImportJobSerializer(serializers.ModelSerializer):
     error = serializers.SerializerMethodField()
-    duration_seconds = serializers.FloatField(read_only=True)
+    duration_seconds = serializers.FloatField(read_only=True, allow_null=True)  # null until it starts
     rejected_count = serializers.SerializerMethodField()
 
     class Meta:

@@ -2,6 +2,7 @@
 
 import pytest
 
+from tests.factories import ImportJobFactory
 from users.models import ApiKey
 
 pytestmark = pytest.mark.django_db
@@ -61,3 +62,13 @@ def test_a_blank_summary_date_is_refused_in_the_error_shape(user_api_client):
 
     assert response.status_code == 400
     assert response.json()["error"]["details"]["date"]
+
+
+def test_an_import_that_has_not_started_documents_its_null_duration(schema, user_api_client, user):
+    job = ImportJobFactory(user=user, status="queued", started_at=None)
+    documented = schema["components"]["schemas"]["ImportJob"]["properties"]["duration_seconds"]
+
+    answer = user_api_client.get(f"/api/v1/imports/{job.pk}")
+
+    assert answer.json()["duration_seconds"] is None
+    assert documented.get("nullable") is True
