@@ -367,3 +367,50 @@ def test_behind_one_proxy_only_the_address_the_proxy_saw_counts(settings, user_a
     ]
 
     assert statuses.count(429) >= 3, statuses
+
+
+def test_device_and_source_names_from_a_real_import_come_back_escaped(user, staff_user, settings, tmp_path):
+    from xml.sax.saxutils import quoteattr
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from healthdata.models import Record
+    from imports import services
+
+    settings.MEDIA_ROOT = tmp_path
+    export = f"""<?xml version="1.0" encoding="UTF-8"?>
+<HealthData locale="en_US">
+ <ExportDate value="2026-01-02 08:00:00 +0000"/>
+ <Record type="HKQuantityTypeIdentifierStepCount" sourceName={quoteattr(PAYLOAD)} sourceVersion="1"
+  device={quoteattr(f"<<HKDevice: 0x1>, name:{PAYLOAD}, manufacturer:{SCRIPT}>")} unit="count"
+  creationDate="2026-01-01 08:10:00 +0000" startDate="2026-01-01 08:00:00 +0000"
+  endDate="2026-01-01 08:10:00 +0000" value="812">
+  <MetadataEntry key={quoteattr(PAYLOAD)} value={quoteattr(PAYLOAD)}/>
+ </Record>
+</HealthData>
+"""
+    client = APIClient()
+    client.force_authenticate(user)
+    upload = SimpleUploadedFile(f"{ATTRIBUTE}.xml", export.encode())
+    created = client.post("/api/v1/imports/", {"file": upload}, format="multipart")
+    assert created.status_code == 201, created.content
+    services.run_import(created.json()["id"])
+    record = Record.objects.for_user(user).get()
+    assert SCRIPT in f"{record.device} {record.metadata}"  # the hostile text was stored as given
+
+    browser = Client()
+    browser.force_login(user)
+    staff = Client()
+    staff.force_login(staff_user)
+    pages = [
+        browser.get("/"),
+        browser.get("/data/activity/"),
+        browser.get("/imports/"),
+        browser.get(f"/imports/{created.json()['id']}/"),
+        staff.get("/admin/healthdata/record/"),
+        staff.get(f"/admin/healthdata/record/{record.pk}/change/"),
+        staff.get(f"/admin/imports/importjob/{created.json()['id']}/change/"),
+    ]
+    for page in pages:
+        assert page.status_code == 200
+        assert_escaped(page.content.decode(), page.request["PATH_INFO"])
