@@ -26,8 +26,8 @@ from pathlib import Path
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
-from django.db.models.functions import Coalesce
+from django.db.models import F, FloatField, Q, Value
+from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from healthdata import rollups
@@ -379,7 +379,9 @@ def _commit(job: ImportJob, token: str, batch: Batch, tally: Tally) -> None:
 
 def _beat(job: ImportJob, token: str, fraction_done: float) -> None:
     """Report progress and liveness while no batch is ready to commit."""
-    held = _held(job, token).update(progress=round(fraction_done * 99, 1), heartbeat_at=timezone.now())
+    # Greatest: a resumed run re-reads the file from its start, and progress must not go backwards.
+    progress = Greatest(F("progress"), Value(round(fraction_done * 99, 1), output_field=FloatField()))
+    held = _held(job, token).update(progress=progress, heartbeat_at=timezone.now())
     if held != 1:
         raise LeaseLost
 
