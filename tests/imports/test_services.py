@@ -480,3 +480,15 @@ def test_retrying_while_the_same_file_is_being_imported_is_refused(user):
 
     failed.refresh_from_db()
     assert failed.status == "failed"
+
+
+def test_overlapping_iphone_and_watch_steps_count_once_in_the_day(user):
+    job = upload(user, FIXTURES / "apple_export_small.xml")
+
+    run_import(job.pk)
+
+    # iPhone 812 steps 07:58:40-08:06:12 and Watch 790 steps 07:58:00-08:05:00: each stretch of time
+    # counts the device that recorded most in it (docs/merging.md), never the sum of 1,602.
+    day = DailyRollup.objects.get(user=user, metric="steps", source="apple_health")
+    assert day.local_date.isoformat() == "2025-01-14"
+    assert round(day.value) == 919
