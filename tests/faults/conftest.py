@@ -1,6 +1,5 @@
 """Dependencies the fault tests may break: a Redis server of their own, on a free loopback port."""
 
-import os
 import socket
 import subprocess
 import time
@@ -8,6 +7,10 @@ from pathlib import Path
 
 import pytest
 import redis
+
+# The scripted test provider ("acme", rotating refresh tokens) and fast retry settings of the
+# integration tests, reused as they are.
+from tests.integrations.conftest import _fast_http, acme, connection, scripted_server  # noqa: F401
 
 START_TIMEOUT_SECONDS = 10
 
@@ -80,15 +83,11 @@ needs_redis_server = pytest.mark.skipif(
     subprocess.run(["which", "redis-server"], capture_output=True).returncode != 0,
     reason="redis-server is not installed",
 )
-needs_redis_url = pytest.mark.skipif(
-    not os.environ.get("REDIS_URL"), reason="REDIS_URL is not set: this test needs Redis"
-)
 
 
-# The scripted test provider ("acme", rotating refresh tokens) of the integration tests, reused as is.
-from tests.integrations.conftest import (  # noqa: E402, F401
-    _fast_http,
-    acme,
-    connection,
-    scripted_server,
-)
+def pytest_collection_modifyitems(items) -> None:
+    """Mark every test in this folder `faults` (`-m "not faults"` leaves them out)."""
+    folder = Path(__file__).parent
+    for item in items:
+        if folder in item.path.parents:
+            item.add_marker(pytest.mark.faults)

@@ -36,7 +36,7 @@ def test_a_killed_workers_import_is_redelivered_by_the_broker_and_finishes_exact
     settings.MEDIA_ROOT = tmp_path / "media"
     export = tmp_path / "export.zip"
     subprocess.run(
-        [sys.executable, str(GENERATOR), "--records", "20000", "--out", str(export)],
+        [sys.executable, str(GENERATOR), "--records", "12000", "--out", str(export)],
         check=True,
         capture_output=True,
     )
