@@ -228,7 +228,10 @@ class ImportRetryView(APIView):
     def post(self, request: Request, pk: int) -> Response:
         job = _job(request, pk)
         if not services.retry_import(job):
-            message = "Only a failed or cancelled import whose file is still stored can be retried."
+            message = (
+                "Only a failed or cancelled import whose file is still stored can be retried, and not "
+                "while another import of the same file is running."
+            )
             return Response(
                 error_body(409, code="not_retryable", message=message), status=status.HTTP_409_CONFLICT
             )
