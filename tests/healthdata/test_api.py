@@ -581,3 +581,22 @@ def test_hourly_buckets_of_a_dst_day_cover_its_23_or_25_hours_and_the_day_sums_t
     assert len({bucket["start"] for bucket in hourly}) == hours
     assert all(bucket["value"] == 100 for bucket in hourly)
     assert [(bucket["start"], bucket["value"]) for bucket in daily] == [(day, 100 * hours)]
+
+
+def test_five_minute_buckets_read_only_the_days_winning_source(user, user_api_client):
+    for source, rate in (("oura", 50), ("fitbit", 90)):
+        samples = [
+            RecordIn(metric="heart_rate", start=MORNING + timedelta(minutes=m), value=rate, unit="bpm",
+                     source_key=f"{source}{m}")
+            for m in range(0, 60 * 10, 30)
+        ]  # fmt: skip
+        ingest(user=user, source=source, records=samples, origin=SYNC)
+    user_api_client.put("/api/v1/preferences/heart", {"sources": ["oura", "fitbit"]}, format="json")
+    query = {"metric": "heart_rate", "bucket": "5min", "from": "2025-01-14T08:00Z", "to": "2025-01-14T09:00Z"}
+
+    resolved = user_api_client.get("/api/v1/aggregate", query).json()["buckets"]
+    asked = user_api_client.get("/api/v1/aggregate", {**query, "source": "fitbit"}).json()["buckets"]
+
+    assert {(tuple(b["sources"]), b["value"]) for b in resolved} == {(("oura",), 50)}
+    assert {(tuple(b["sources"]), b["value"]) for b in asked} == {(("fitbit",), 90)}
+    assert len(resolved) == 2
