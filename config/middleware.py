@@ -7,6 +7,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, RequestDataTooBig, SuspiciousOperation
 from django.http import Http404, HttpRequest, HttpResponse
 from django.template import loader
+from kombu.exceptions import OperationalError as BrokerUnreachable
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
@@ -16,8 +17,9 @@ from config.observability import new_request_id, request_id_var
 request_logger = logging.getLogger("hfa.request")
 error_logger = logging.getLogger("hfa.errors")
 EXPECTED_EXCEPTIONS = (Http404, PermissionDenied, SuspiciousOperation)
-# Redis (cache, locks, sign-in rate limits) unreachable: what needs it answers 503, never a 500.
-CACHE_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError)
+# Redis (cache, locks, sign-in rate limits) or the broker unreachable: what truly needs them (signing
+# in, queueing a task) answers 503, never a 500. Everything else keeps working without them.
+REDIS_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, BrokerUnreachable)
 UNAVAILABLE_RETRY_AFTER_SECONDS = 30
 
 
@@ -78,7 +80,7 @@ class ApiErrorMiddleware:
         return replacement
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
-        if isinstance(exception, CACHE_UNAVAILABLE):
+        if isinstance(exception, REDIS_UNAVAILABLE):
             return self._unavailable(request)
         if not is_api_request(request) or settings.DEBUG:
             return None

@@ -9,6 +9,7 @@ from django.core.cache import cache
 from django.test import Client
 
 from config.celery import app as celery_app
+from integrations.models import Connection
 from tests.faults.conftest import needs_redis_server
 
 pytestmark = needs_redis_server
@@ -38,11 +39,14 @@ def statuses(client: Client, paths: list[str]) -> dict[str, int]:
     return {path: client.get(path).status_code for path in paths}
 
 
+@pytest.mark.django_db(transaction=True)  # so that tasks are sent on commit, as in production
 def test_pages_and_the_api_keep_answering_without_redis_and_everything_recovers(
     client, user, app_on_own_redis
 ):
     redis_server = app_on_own_redis
     client.force_login(user)  # sessions live in the database
+    connection = Connection.objects.create(user=user, provider="oura", external_user_id="oura-1")
+    sync_now = f"/api/v1/connections/{connection.pk}/sync"
     visitor = Client()
     assert client.get("/health/ready").status_code == 200
 
@@ -61,12 +65,15 @@ def test_pages_and_the_api_keep_answering_without_redis_and_everything_recovers(
     )
     assert headless.status_code == 503
     assert set(headless.json()["error"]) == {"code", "message", "details", "request_id"}
+    queued = client.post(sync_now)  # a task needs the broker
+    assert queued.status_code == 503 and queued.json()["error"]["code"] == "service_unavailable"
 
     redis_server.start()
 
     assert client.get("/health/ready").status_code == 200
     assert statuses(client, PAGES) == dict.fromkeys(PAGES, 200)
     assert statuses(client, API) == dict.fromkeys(API, 200)
+    assert client.post(sync_now).status_code == 202
     assert visitor.post(SIGN_IN, {"login": user.email, "password": "wrong"}).status_code == 200
     assert any(redis_server.client(1).scan_iter(match="*rl:*"))  # the rate limits count again
     assert cache.get("health:probe") == "1"
