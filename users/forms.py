@@ -2,6 +2,7 @@ import functools
 import zoneinfo
 
 from allauth.account.adapter import get_adapter
+from allauth.mfa.utils import is_mfa_enabled
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.core.cache import cache
@@ -107,3 +108,12 @@ class AdminLoginForm(AdminAuthenticationForm):
                 raise self.get_invalid_login_error()
             self.confirm_login_allowed(self.user_cache)
         return self.cleaned_data
+
+    def confirm_login_allowed(self, user) -> None:
+        super().confirm_login_allowed(user)
+        if is_mfa_enabled(user):  # this form knows no second factor: the account's sign-in does
+            raise forms.ValidationError(
+                "This account signs in with two-factor authentication: sign in at /accounts/login/, "
+                "then open the admin.",
+                code="mfa_required",
+            )
