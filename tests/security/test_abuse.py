@@ -216,14 +216,16 @@ def test_parallel_api_key_guesses_cannot_overrun_the_address_limit(live_server, 
 # Hostile JSON bodies --------------------------------------------------------------------------------
 
 NESTED = "[" * 100_000 + "]" * 100_000
+HUGE_NUMBER = '{"records": [{"metric": "steps", "value": ' + "9" * 5000 + "}]}"
 JSON_TARGETS = ["/api/v1/records/manual", "/api/v1/goals", "/api/v1/me", "/api/v1/api-keys"]
 
 
+@pytest.mark.parametrize("body", [NESTED, HUGE_NUMBER], ids=["nested", "huge-number"])
 @pytest.mark.parametrize("path", JSON_TARGETS)
-def test_deeply_nested_json_is_a_400_in_the_error_shape(user_api_client, path):
+def test_deeply_nested_json_or_a_huge_number_is_a_400_in_the_error_shape(user_api_client, path, body):
     method = user_api_client.patch if path == "/api/v1/me" else user_api_client.post
 
-    response = method(path, NESTED, content_type="application/json")
+    response = method(path, body, content_type="application/json")
 
     assert response.status_code == 400
     assert response.json()["error"]["code"] in ("parse_error", "bad_request", "invalid")
