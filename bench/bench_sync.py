@@ -37,6 +37,8 @@ def quiet_queue(monkeypatch):
     monkeypatch.setattr(sync_connection_task, "delay_on_commit", lambda *args, **kwargs: None)
 
 
+# Withings alone takes three minutes or more: its 451 requests wait for its 120-a-minute budget.
+@pytest.mark.timeout(1800)
 def test_backfill_a_year_of_every_provider(sandbox, user, settings, quiet_queue):  # noqa: F811
     settings.SYNC_BACKFILL_DAYS = BACKFILL_DAYS
     settings.PROVIDER_RATE_BUDGET_SHARE = 1.0
