@@ -7,6 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.conditional import ETagMixin
 from healthdata.metrics import CATEGORIES, SOURCES
 from preferences.order import InvalidOrder, all_orders, default_order, replace_order, source_order
 
@@ -17,7 +18,7 @@ class SourceOrderSerializer(serializers.Serializer):
     )
 
 
-class PreferenceListView(APIView):
+class PreferenceListView(ETagMixin, APIView):
     """Every category's source order, and the default order that completes it."""
 
     @extend_schema(
@@ -39,7 +40,7 @@ class PreferenceListView(APIView):
         return Response({"categories": all_orders(request.user), "default": default_order()})
 
 
-class PreferenceView(APIView):
+class PreferenceView(ETagMixin, APIView):
     """One category's order: the first source with enough data on a day wins (docs/merging.md)."""
 
     @extend_schema(

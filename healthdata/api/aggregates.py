@@ -11,9 +11,9 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from config.conditional import ETagMixin
 from healthdata import aggregates, caching
 from healthdata.aggregates import BUCKETS, Series, TooManyBuckets
-from healthdata.api.conditional import ETagMixin
 from healthdata.api.fields import MetricField, MomentField, SourceField, TimeZoneField
 from healthdata.api.records import as_datetime
 from healthdata.metrics import METRICS

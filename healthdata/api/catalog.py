@@ -8,7 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from healthdata.api.conditional import ETagMixin
+from config.conditional import ETagMixin
 from healthdata.metrics import CATEGORIES, DEVICE_KINDS, METRICS, SOURCES, WORKOUT_TYPES
 from healthdata.models import DailyRollup
 from healthdata.units import accepted_units

@@ -8,8 +8,8 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from config.conditional import ETagMixin
 from healthdata import aggregates
-from healthdata.api.conditional import ETagMixin
 from healthdata.api.fields import MetricField
 from healthdata.metrics import METRICS
 from healthdata.models import Goal, GoalQuerySet

@@ -8,7 +8,7 @@ from drf_spectacular.utils import OpenApiExample, OpenApiParameter, extend_schem
 from rest_framework import serializers, viewsets
 from rest_framework.pagination import CursorPagination
 
-from healthdata.api.conditional import ETagMixin
+from config.conditional import ETagMixin
 from healthdata.api.fields import CategoryField, MetricField, MomentField, SourceField
 from healthdata.metrics import METRICS, SESSION_KINDS, in_category
 from healthdata.models import Record, RecordQuerySet, Session

@@ -99,14 +99,35 @@ def test_records_list_refuses_bad_filters(user_api_client, query):
     assert error["code"] == "invalid"
 
 
-def test_reads_carry_an_etag_and_a_matching_if_none_match_gets_304(user, user_api_client):
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/api/v1/records",
+        "/api/v1/sessions",
+        "/api/v1/aggregate?metric=steps&from=2025-01-14&to=2025-01-14",
+        "/api/v1/summary?date=2025-01-14",
+        "/api/v1/metrics",
+        "/api/v1/sources",
+        "/api/v1/preferences",
+        "/api/v1/preferences/sleep",
+        "/api/v1/goals",
+    ],
+)
+def test_reads_carry_an_etag_and_a_matching_if_none_match_gets_304(user, user_api_client, path):
     hourly_steps(user, "fitbit", 2)
-    first = user_api_client.get("/api/v1/records")
+    first = user_api_client.get(path)
 
-    second = user_api_client.get("/api/v1/records", HTTP_IF_NONE_MATCH=first["ETag"])
+    second = user_api_client.get(path, HTTP_IF_NONE_MATCH=first["ETag"])
+    hourly_steps(user, "fitbit", 3)
+    user_api_client.put("/api/v1/preferences/sleep", {"sources": ["oura"]}, format="json")
+    changed = user_api_client.get(path, HTTP_IF_NONE_MATCH=first["ETag"])
 
+    assert first.status_code == 200
     assert second.status_code == 304
     assert not second.content
+    assert changed.status_code == (
+        304 if path in ("/api/v1/metrics", "/api/v1/sessions", "/api/v1/goals") else 200
+    )
 
 
 @pytest.mark.parametrize("path", ["/api/v1/records/{id}", "/api/v1/sessions/{id}"])

@@ -1,4 +1,4 @@
-"""Conditional GET: every successful read carries an ETag, and a matching If-None-Match gets a 304."""
+"""Conditional GET for API views: each successful read carries an ETag; If-None-Match on it gets a 304."""
 
 import hashlib
 
