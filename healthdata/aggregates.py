@@ -187,7 +187,7 @@ def _binned_in_database(
         FROM {Record._meta.db_table}
         WHERE user_id = %s AND metric = %s AND start >= %s AND start < %s AND ({" OR ".join(conditions)})
         GROUP BY bucket ORDER BY bucket
-    """  # noqa: S608 - the table and the aggregate come from code, every value is a parameter
+    """  # noqa: S608 # nosec B608 - the table and the aggregate come from code, every value is a parameter
     with connection.cursor() as cursor:
         cursor.execute(sql, parameters)
         rows = cursor.fetchall()

@@ -95,7 +95,7 @@ def _rollup_rows(user_id: int, code: str, first: date, last: date) -> list[tuple
             FROM {DailyRollup._meta.db_table}
             WHERE user_id = %s AND metric = %s AND local_date >= %s AND local_date <= %s
             ORDER BY local_date
-            """,  # noqa: S608 - the table name comes from the model, values are parameters
+            """,  # noqa: S608 # nosec B608 - the table name comes from the model, values are parameters
             [user_id, code, first, last],
         )
         return cursor.fetchall()
