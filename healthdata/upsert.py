@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 
 from healthdata.models import Record
 
@@ -35,6 +35,11 @@ _COPY_TYPES = (
     "text", "text", "text", "text", "timestamptz", "timestamptz", "int2", "date", "float8", "float8", "int2",
     "int2", "text",
 )  # fmt: skip
+# Written once per batch rather than per row; COPY straight into the table sends them with each row.
+_CONSTANTS = ("user_id", "source", "origin_kind", "origin_id", "created", "updated")
+# metadata goes as jsonb's binary form, prepared by _jsonb (PostgreSQL applies no cast in a binary COPY).
+_DIRECT_TYPES = ("int8", "text", "text", "int8", "timestamptz", "timestamptz", *_COPY_TYPES[:-1], "bytea")
+_EMPTY_JSONB = b"\x01{}"
 _SOURCE_KEY = ROW.index("source_key")
 _METRIC, _LOCAL_DATE = ROW.index("metric"), ROW.index("local_date")
 _CONTENT_POSITIONS = [ROW.index(name) for name in CONTENT]
@@ -78,6 +83,55 @@ def _quoted(name: str) -> str:
 
 
 def _write_postgresql(batch: Batch, rows: list[tuple]) -> Written:
+    """New keys go straight into the table by COPY; keys already stored go through the upsert.
+
+    A first import is almost all new keys, and a row-by-row INSERT ... SELECT ... ON CONFLICT costs
+    the database about twice what COPY's multi-row insert does. One indexed look-up finds the keys
+    already stored; should another transaction store one of the others meanwhile, the COPY fails
+    on the unique key, is rolled back to its savepoint, and the whole batch takes the upsert.
+    """
+    written = Written()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT source_key FROM {Record._meta.db_table} "  # noqa: S608 # nosec B608 # model identifiers only
+            "WHERE user_id = %s AND source = %s AND source_key = ANY(%s)",
+            [batch.user_id, batch.source, [row[_SOURCE_KEY] for row in rows]],
+        )
+        stored = {key for (key,) in cursor.fetchall()}
+        new = [row for row in rows if row[_SOURCE_KEY] not in stored] if stored else rows
+        if new and _copy_new(cursor, batch, new):
+            written.created.update(Counter((row[_METRIC], row[_LOCAL_DATE]) for row in new))
+            rows = [row for row in rows if row[_SOURCE_KEY] in stored] if stored else []
+        if rows:
+            _upsert_postgresql(cursor, batch, rows, written)
+    return written
+
+
+def _copy_new(cursor, batch: Batch, rows: list[tuple]) -> bool:
+    """COPY rows whose keys are not stored into the table; False when one turned out to be stored."""
+    columns = ", ".join(_quoted(name) for name in (*_CONSTANTS, *ROW))
+    constants = (batch.user_id, batch.source, batch.origin_kind, batch.origin_id, batch.now, batch.now)
+    try:
+        with transaction.atomic(), connection.wrap_database_errors:
+            copy_sql = f"COPY {Record._meta.db_table} ({columns}) FROM STDIN (FORMAT BINARY)"
+            with cursor.cursor.copy(copy_sql) as copy:
+                copy.set_types(_DIRECT_TYPES)
+                for row in rows:
+                    metadata = row[-1]
+                    copy.write_row(
+                        (*constants, *row[:-1], _EMPTY_JSONB if metadata == "{}" else _jsonb(metadata))
+                    )
+    except IntegrityError:
+        return False
+    return True
+
+
+def _jsonb(text: str) -> bytes:
+    """jsonb's binary wire form: a version byte, then the JSON text."""
+    return b"\x01" + text.encode()
+
+
+def _upsert_postgresql(cursor, batch: Batch, rows: list[tuple], written: Written) -> None:
     table = Record._meta.db_table
     staged = ", ".join(_quoted(name) for name in ROW)
     selected = ", ".join(f"{_quoted(name)}::jsonb" if name == "metadata" else _quoted(name) for name in ROW)
@@ -86,35 +140,32 @@ def _write_postgresql(batch: Batch, rows: list[tuple]) -> Written:
     incoming = ", ".join(f"EXCLUDED.{_quoted(name)}" for name in CONTENT)
     temporary = ", ".join(f"{_quoted(name)} {kind}" for name, kind in zip(ROW, _COPY_TYPES, strict=True))
     # Statements go through Django's cursor (logged like any query); COPY needs psycopg's own.
-    with connection.cursor() as cursor:
-        cursor.execute(f"CREATE TEMPORARY TABLE ingest_batch ({temporary}) ON COMMIT DROP")
-        with cursor.cursor.copy(f"COPY ingest_batch ({staged}) FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(_COPY_TYPES)
-            for row in rows:
-                copy.write_row(row)
-        cursor.execute(
-            "WITH written AS ("  # noqa: S608 # nosec B608 # model identifiers; values as parameters and COPY
-            f"""
-                INSERT INTO {table} (user_id, source, origin_kind, origin_id, created, updated, {staged})
-                SELECT %s, %s, %s, %s, %s, %s, {selected} FROM ingest_batch
-                ON CONFLICT (user_id, source, source_key) DO UPDATE SET {updates}
-                WHERE ({current}) IS DISTINCT FROM ({incoming})
-                RETURNING (xmax = 0) AS inserted, metric, local_date
-            )
-            SELECT metric, local_date, count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted)
-            FROM written GROUP BY metric, local_date
-            """,
-            [batch.user_id, batch.source, batch.origin_kind, batch.origin_id, batch.now, batch.now],
+    cursor.execute(f"CREATE TEMPORARY TABLE ingest_batch ({temporary}) ON COMMIT DROP")
+    with cursor.cursor.copy(f"COPY ingest_batch ({staged}) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(_COPY_TYPES)
+        for row in rows:
+            copy.write_row(row)
+    cursor.execute(
+        "WITH written AS ("  # noqa: S608 # nosec B608 # model identifiers; values as parameters and COPY
+        f"""
+            INSERT INTO {table} ({", ".join(_CONSTANTS)}, {staged})
+            SELECT %s, %s, %s, %s, %s, %s, {selected} FROM ingest_batch
+            ON CONFLICT (user_id, source, source_key) DO UPDATE SET {updates}
+            WHERE ({current}) IS DISTINCT FROM ({incoming})
+            RETURNING (xmax = 0) AS inserted, metric, local_date
         )
-        summary = cursor.fetchall()
-        cursor.execute("DROP TABLE ingest_batch")
-    written = Written()
+        SELECT metric, local_date, count(*) FILTER (WHERE inserted), count(*) FILTER (WHERE NOT inserted)
+        FROM written GROUP BY metric, local_date
+        """,
+        [batch.user_id, batch.source, batch.origin_kind, batch.origin_id, batch.now, batch.now],
+    )
+    summary = cursor.fetchall()
+    cursor.execute("DROP TABLE ingest_batch")
     for metric, day, created, updated in summary:
         if created:
-            written.created[(metric, day)] = created
+            written.created[(metric, day)] += created
         if updated:
-            written.updated[(metric, day)] = updated
-    return written
+            written.updated[(metric, day)] += updated
 
 
 def _write_portable(batch: Batch, rows: list[tuple]) -> Written:

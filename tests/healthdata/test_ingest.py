@@ -306,6 +306,51 @@ def test_a_batch_is_written_with_the_same_statements_whatever_its_size(user):
     assert len(large) == len(small)
     assert Record.objects.for_user(user).count() == 5_010
     if connection.vendor == "postgresql":
-        upserts = [sql for sql in large if sql.lstrip().startswith("WITH written AS")]
+        # New keys: one look-up of the stored ones, then COPY (not captured); no INSERT statement.
+        assert sum("source_key = ANY" in sql for sql in large) == 1
+        assert not [sql for sql in large if "INSERT INTO" in sql and "healthdata_record" in sql]
+        stored = _statements(user, heart_rates(5_000, key="b"))
+        upserts = [sql for sql in stored if sql.lstrip().startswith("WITH written AS")]
         assert len(upserts) == 1
         assert "ON CONFLICT" in upserts[0]
+
+
+def test_a_batch_of_new_and_stored_keys_counts_each_kind(user):
+    ingest(user=user, source="apple_health", records=heart_rates(6), origin=IMPORT)
+    changed = heart_rates(6)
+    changed[1] = RecordIn(metric="heart_rate", start=changed[1].start, value=150, unit="bpm",
+                          source_key="h1", device="Apple Watch")  # fmt: skip
+
+    result = ingest(user=user, source="apple_health", records=[*changed, *heart_rates(10)[6:]], origin=IMPORT)
+
+    assert (result.created, result.updated, result.unchanged) == (4, 1, 5)
+    assert result.by_metric == {"heart_rate": 5}
+    assert Record.objects.for_user(user).count() == 10
+    assert Record.objects.get(user=user, source_key="h1").value == 150
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the COPY path is PostgreSQL's")
+def test_a_copy_that_meets_a_stored_key_rolls_back_and_the_batch_is_upserted(user):
+    from django.db import transaction
+    from django.utils import timezone as django_timezone
+
+    from healthdata import upsert
+    from healthdata.ingest import _prepare
+
+    ingest(user=user, source="apple_health", records=heart_rates(2), origin=IMPORT)
+    rows, _, _ = _prepare("apple_health", heart_rates(4), user.zone)
+    batch = upsert.Batch(user.pk, "apple_health", "import", 7, django_timezone.now())
+
+    with transaction.atomic():
+        # As if another transaction had stored h0 and h1 after the look-up: COPY meets them.
+        assert upsert._copy_new(connection.cursor(), batch, rows) is False
+        written = upsert._write_postgresql(batch, rows)
+
+    assert sum(written.created.values()) == 2
+    assert sum(written.updated.values()) == 0
+    assert sorted(Record.objects.for_user(user).values_list("source_key", flat=True)) == [
+        "h0",
+        "h1",
+        "h2",
+        "h3",
+    ]
