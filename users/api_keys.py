@@ -98,22 +98,27 @@ def mark_used(key: ApiKey) -> None:
         key.last_used_at = now
 
 
-def _reserve_try(request: Request) -> str | None:
-    """Hold one of the client address's tries at a key; None when its failures used them all.
-
-    The try is taken before the key is checked and given back when it was right, so parallel
-    guesses from one address cannot get past the limit: the counter is one atomic increment.
-    """
+def _failure_counter(request: Request) -> str:
+    """The cache key counting the client address's wrong keys in the current window."""
     window_seconds = settings.API_KEY_FAILURE_WINDOW_SECONDS
     address = import_string(settings.RATELIMIT_IP_META_KEY)(request)
-    counter = f"api-key-failures:{address}:{int(time.time() // window_seconds)}"
+    return f"api-key-failures:{address}:{int(time.time() // window_seconds)}"
+
+
+def _count_failure(counter: str) -> int:
+    """Add one wrong key to `counter`; the increment is atomic, so parallel failures all count."""
+    window_seconds = settings.API_KEY_FAILURE_WINDOW_SECONDS
     cache.add(counter, 0, window_seconds)
     try:
-        used = cache.incr(counter)
+        return cache.incr(counter)
     except ValueError:  # the window ended between the two calls
         cache.add(counter, 1, window_seconds)
-        used = 1
-    return counter if used <= settings.API_KEY_FAILURES_PER_IP else None
+        return 1
+
+
+def _throttled() -> exceptions.Throttled:
+    window_seconds = settings.API_KEY_FAILURE_WINDOW_SECONDS
+    return exceptions.Throttled(wait=window_seconds - time.time() % window_seconds)
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
@@ -125,14 +130,17 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
         )
         if keyword.lower() != KEYWORD.lower():
             return None
-        counter = _reserve_try(request)
-        if counter is None:
-            window_seconds = settings.API_KEY_FAILURE_WINDOW_SECONDS
-            raise exceptions.Throttled(wait=window_seconds - time.time() % window_seconds)
+        # A right key costs one read of the counter; only wrong keys write to it. Parallel wrong keys
+        # may all pass this read, but each failure is counted before it is answered and those past
+        # the limit get a 429, so no more than the limit are ever told a key is wrong.
+        counter = _failure_counter(request)
+        if cache.get(counter, 0) >= settings.API_KEY_FAILURES_PER_IP:
+            raise _throttled()
         key = verify(raw_key.strip())
         if key is None:
+            if _count_failure(counter) > settings.API_KEY_FAILURES_PER_IP:
+                raise _throttled()
             raise exceptions.AuthenticationFailed("The API key is not valid or has been revoked.")
-        cache.decr(counter)
         if not scope_allows(key, request.method):  # also for views with their own permission_classes
             raise exceptions.PermissionDenied(ApiKeyScopeAllows.message, code=ApiKeyScopeAllows.code)
         mark_used(key)

@@ -1,6 +1,7 @@
 from datetime import timedelta
 
 import pytest
+from django.core.cache import cache
 from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.request import Request
@@ -208,3 +209,21 @@ def test_read_only_key_is_refused_for_writes_by_the_authentication_itself(user):
     assert authentication.authenticate(Request(factory.get("/x", **headers))) == (user, created.key)
     with pytest.raises(exceptions.PermissionDenied):
         authentication.authenticate(Request(factory.post("/x", **headers)))
+
+
+def test_a_right_key_leaves_the_addresses_failure_counter_untouched(user):
+    created = api_keys.create_api_key(user=user, name="script", scope="read")
+    counter = api_keys._failure_counter(APIRequestFactory().get("/api/v1/me"))
+
+    assert key_client(created.secret).get("/api/v1/me").status_code == 200
+
+    assert cache.get(counter) is None
+
+
+def test_each_wrong_key_counts_once_against_the_address(user):
+    counter = api_keys._failure_counter(APIRequestFactory().get("/api/v1/me"))
+
+    for _ in range(2):
+        assert key_client("hfa_000000000000_not-a-real-secret").get("/api/v1/me").status_code == 401
+
+    assert cache.get(counter) == 2
