@@ -24,15 +24,22 @@ HEADLESS_SIGN_IN = "/_allauth/browser/v1/auth/login"
 def app_on_own_redis(own_redis, settings):
     settings.CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "config.cache.RedisCache",  # the production backend
             "LOCATION": own_redis.url(1),
             "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
         }
     }
     broker_url = celery_app.conf.broker_url
     celery_app.conf.broker_url = own_redis.url(2)
+    forget_broker_connections()
     yield own_redis
     celery_app.conf.broker_url = broker_url
+    forget_broker_connections()
+
+
+def forget_broker_connections() -> None:
+    """Tasks are sent through pooled connections made once: drop them, as Celery does after a fork."""
+    celery_app._after_fork()
 
 
 def statuses(client: Client, paths: list[str]) -> dict[str, int]:
