@@ -86,6 +86,13 @@ def source_names(slugs: list[str]) -> str:
     return ", ".join(source_name(slug) for slug in slugs)
 
 
+@register.filter
+def metric_label(code: str) -> str:
+    """A metric code as people read it: "spo2" reads "Blood oxygen (SpO2)"."""
+    metric = METRICS.get(code)
+    return metric.label if metric else code
+
+
 def display_unit(metric: str, units: str) -> DisplayUnit:
     """How values of `metric` are shown in the `units` system ("metric" or "imperial")."""
     system = units if units in _DISPLAY else "metric"

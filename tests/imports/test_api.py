@@ -324,8 +324,27 @@ def test_import_pages_upload_a_file_and_show_its_progress(client, user, media):
     assert page.status_code == 200
     assert upload.status_code == 302
     assert job.options == {"preset": "cronometer_daily"}
-    assert "energy_intake" in detail.content.decode()
+    assert "Energy intake" in detail.content.decode()  # metrics by name, not code
+    assert "Cancel</button>" not in detail.content.decode()  # a finished job offers no cancel
     assert client.get("/imports/").status_code == 200
+
+
+def test_a_running_import_page_offers_cancel_inside_its_live_region(client, user):
+    job = ImportJob.objects.create(
+        user=user,
+        kind="apple_health",
+        file_path="x",
+        original_name="export.zip",
+        size_bytes=1,
+        sha256="1" * 64,
+    )
+    client.force_login(user)
+
+    html = client.get(f"/imports/{job.pk}/").content.decode()
+
+    live_region = html[html.index('id="job-progress"') :]
+    assert "Cancel</button>" in live_region
+    assert "Apple Health" in live_region
 
 
 def test_another_users_import_page_is_not_found(client, user, other_user):
