@@ -37,9 +37,10 @@ _COPY_TYPES = (
 )  # fmt: skip
 # The same for every row of a batch: the upsert passes them once, a COPY into the table in each row.
 _CONSTANTS = ("user_id", "source", "origin_kind", "origin_id", "created", "updated")
-# metadata goes as jsonb's binary form, prepared by _jsonb (PostgreSQL applies no cast in a binary COPY).
-_DIRECT_TYPES = ("int8", "text", "text", "int8", "timestamptz", "timestamptz", *_COPY_TYPES[:-1], "bytea")
-_EMPTY_JSONB = b"\x01{}"
+# A binary COPY gets no cast: metadata goes in jsonb's binary form, a version byte (1) and the JSON
+# text, sent through psycopg's text dumper (written in C) as a string starting with that byte.
+_DIRECT_TYPES = ("int8", "text", "text", "int8", "timestamptz", "timestamptz", *_COPY_TYPES)
+_EMPTY_JSONB = "\x01{}"
 SAMPLE_KEYS = 16  # keys looked up before a batch is sent by COPY
 _SOURCE_KEY = ROW.index("source_key")
 _METRIC, _LOCAL_DATE = ROW.index("metric"), ROW.index("local_date")
@@ -127,16 +128,11 @@ def _copy_new(cursor, batch: Batch, rows: list[tuple]) -> bool:
                 for row in rows:
                     metadata = row[-1]
                     copy.write_row(
-                        (*constants, *row[:-1], _EMPTY_JSONB if metadata == "{}" else _jsonb(metadata))
+                        (*constants, *row[:-1], _EMPTY_JSONB if metadata == "{}" else "\x01" + metadata)
                     )
     except IntegrityError:
         return False
     return True
-
-
-def _jsonb(text: str) -> bytes:
-    """jsonb's binary wire form: a version byte, then the JSON text."""
-    return b"\x01" + text.encode()
 
 
 def _upsert_postgresql(cursor, batch: Batch, rows: list[tuple], written: Written) -> None:

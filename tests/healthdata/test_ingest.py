@@ -354,3 +354,14 @@ def test_a_copy_that_meets_a_stored_key_rolls_back_and_the_batch_is_upserted(use
         "h2",
         "h3",
     ]
+
+
+def test_metadata_written_by_copy_reads_back_as_sent(user):
+    metadata = {"note": 'café ☕ "quoted"', "nested": {"n": 1.5, "list": [1, None, True]}}
+    record = RecordIn(metric="heart_rate", start=T0, value=61, unit="bpm", source_key="m1", metadata=metadata)
+
+    first = ingest(user=user, source="apple_health", records=[record], origin=IMPORT)
+    again = ingest(user=user, source="apple_health", records=[record], origin=IMPORT)
+
+    assert (first.created, again.unchanged) == (1, 1)
+    assert Record.objects.get(user=user, source_key="m1").metadata == metadata
