@@ -118,12 +118,21 @@
     element("csv-preset-name").textContent = table.preset || "";
     element("csv-use-preset").checked = Boolean(table.preset);
     element("csv-mapping-fields").hidden = Boolean(table.preset);
+    var saved = element("csv-saved");
+    saved.replaceChildren(option("", "None: map the columns below", true));
+    (table.saved_mappings || []).forEach(function (item) {
+      saved.appendChild(option(String(item.id), item.name + (item.exact ? " (made for this file's columns)" : ""), false));
+    });
+    element("csv-saved-choice").hidden = !(table.saved_mappings || []).length;
+    element("csv-save-result").textContent = "";
   }
 
-  function mappingOrPreset() {
-    if (state.table.preset && element("csv-use-preset").checked) {
-      return { upload: state.upload, preset: state.table.preset };
-    }
+  function savedMapping() {
+    var chosen = element("csv-saved").value;
+    return (state.table.saved_mappings || []).find(function (item) { return String(item.id) === chosen; });
+  }
+
+  function columnsMapping() {
     var columns = [];
     element("csv-columns").querySelectorAll("tbody tr").forEach(function (row) {
       var selects = row.querySelectorAll("select");
@@ -140,14 +149,23 @@
     if (element("csv-date-format").value) {
       mapping.date_format = element("csv-date-format").value;
     }
-    return { upload: state.upload, mapping: mapping };
+    return mapping;
+  }
+
+  function mappingOrPreset() {
+    if (state.table.preset && element("csv-use-preset").checked) {
+      return { upload: state.upload, preset: state.table.preset };
+    }
+    var saved = savedMapping();
+    return { upload: state.upload, mapping: saved ? saved.mapping : columnsMapping() };
   }
 
   function renderReport(report) {
     var box = element("csv-report");
     box.replaceChildren();
     var counts = Object.keys(report.counts_by_metric).map(function (metric) {
-      return report.counts_by_metric[metric] + " " + metric;
+      var known = state.metrics.find(function (item) { return item.code === metric; });
+      return report.counts_by_metric[metric] + " " + (known ? known.label.toLowerCase() : metric);
     });
     box.appendChild(cell("p", report.valid ? "Ready to import: " + (counts.join(", ") || "nothing") + "." : "This mapping cannot import the file: " + (report.error ? report.error.message : "")));
     box.appendChild(cell("p", report.rejected_count + " row(s) would be rejected."));
@@ -180,6 +198,19 @@
 
   element("csv-use-preset").addEventListener("change", function (event) {
     element("csv-mapping-fields").hidden = event.target.checked;
+  });
+
+  element("csv-saved").addEventListener("change", function () {
+    element("csv-mapping-fields").hidden = Boolean(savedMapping());
+  });
+
+  element("csv-save-form").addEventListener("submit", function (event) {
+    event.preventDefault();
+    showError("");
+    var body = { name: element("csv-save-name").value, header: state.table.header, mapping: columnsMapping() };
+    postJson(root.dataset.mappingsUrl, body).then(function (saved) {
+      element("csv-save-result").textContent = "Saved as \u201c" + saved.name + "\u201d: it is offered for the next file with these columns.";
+    }).catch(function (error) { showError(error.message); });
   });
 
   element("csv-mapping-form").addEventListener("submit", function (event) {

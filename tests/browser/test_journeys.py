@@ -127,7 +127,18 @@ def test_map_validate_and_import_a_csv_file(page, tmp_path):
     page.get_by_label("Unit of column Body weight").select_option("kg")
     page.get_by_role("button", name="Check the mapping").click()
     page.wait_for_selector("text=Ready to import: 3 weight.")
+    page.get_by_label("Save this mapping for the next file like it, as").fill("My scale")
+    page.get_by_role("button", name="Save the mapping").click()
+    page.wait_for_selector("text=Saved as")
     screenshot(page, "csv-mapping")
+
+    page.reload()  # the next file with these columns is offered the saved mapping
+    page.set_input_files("#csv-file", str(csv_file))
+    page.get_by_role("button", name="Preview").click()
+    page.get_by_label("Use a saved mapping").select_option(label="My scale (made for this file's columns)")
+    assert page.locator("#csv-mapping-fields").is_hidden()
+    page.get_by_role("button", name="Check the mapping").click()
+    page.wait_for_selector("text=Ready to import: 3 weight.")
     page.get_by_role("button", name="Import", exact=True).click()
     page.wait_for_url(re.compile(r"/imports/\d+/$"))
 
