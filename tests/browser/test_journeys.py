@@ -135,8 +135,9 @@ def test_map_validate_and_import_a_csv_file(page, tmp_path):
     page.reload()  # the next file with these columns is offered the saved mapping
     page.set_input_files("#csv-file", str(csv_file))
     page.get_by_role("button", name="Preview").click()
+    page.locator("#csv-saved-choice").wait_for()
     page.get_by_label("Use a saved mapping").select_option(label="My scale (made for this file's columns)")
-    assert page.locator("#csv-mapping-fields").is_hidden()
+    page.locator("#csv-mapping-fields").wait_for(state="hidden")
     page.get_by_role("button", name="Check the mapping").click()
     page.wait_for_selector("text=Ready to import: 3 weight.")
     page.get_by_role("button", name="Import", exact=True).click()
