@@ -75,6 +75,14 @@ class Sandbox:
     def advance_clock(self, seconds: float) -> None:
         control.advance_clock(seconds)
 
+    def connect(self, client, provider: str):
+        """allauth's connect flow for a signed-in Django test `client`: start it, let the sandbox
+        answer its consent page over HTTP, follow the callback. Returns (started, finished)."""
+        started = client.post(f"/accounts/{provider}/login/", {"process": "connect"})
+        at_provider = requests.get(started["Location"], allow_redirects=False, timeout=10)
+        callback = urlsplit(at_provider.headers["Location"])
+        return started, client.get(f"{callback.path}?{callback.query}")
+
     def set_timezone(self, provider: str, account: str, zone: str) -> None:
         control.set_timezone(provider, account, zone)
 

@@ -9,7 +9,6 @@ from urllib.parse import parse_qs, urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
-import requests
 from allauth.socialaccount.models import SocialAccount, SocialToken
 from allauth.socialaccount.providers.base import ProviderException
 from django.core.cache import cache
@@ -20,8 +19,6 @@ from integrations.providers.fitbit import mapper, webhook
 from integrations.providers.fitbit.client import FitbitClient
 from integrations.providers.fitbit.source import Source
 from integrations.providers.fitbit.views import FitbitOAuth2Adapter
-from integrations.sandbox.testing import Sandbox
-from tests.factories import UserFactory
 
 CET = timezone(timedelta(hours=1))
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -632,34 +629,11 @@ def test_rejected_sleep_filter_falls_back_to_newest_first_paging(health_server):
 
 
 # --- against the sandbox over loopback -----------------------------------------------------------
-@pytest.fixture
-def simulator(live_server, settings):
-    """The provider sandbox on the live server, every provider host setting pointed at it."""
-    sandbox = Sandbox(live_server.url)
-    sandbox.point_settings(settings)
-    sandbox.reset()
-    yield sandbox
-    sandbox.reset()
-
-
-@pytest.fixture
-def member(db):
-    return UserFactory()
-
-
-def _connect(client, provider: str):
-    """Start allauth's connect flow, let the sandbox answer the consent page, follow the callback."""
-    started = client.post(f"/accounts/{provider}/login/", {"process": "connect"})
-    at_provider = requests.get(started["Location"], allow_redirects=False, timeout=10)
-    callback = urlsplit(at_provider.headers["Location"])
-    return started, client.get(f"{callback.path}?{callback.query}")
-
-
 def test_connect_uses_pkce_offline_consent_and_the_health_user_id(simulator, client, member):
     client.force_login(member)
     simulator.consent("fitbit", auto="approve")
 
-    started, finished = _connect(client, "fitbit")
+    started, finished = simulator.connect(client, "fitbit")
 
     query = parse_qs(urlsplit(started["Location"]).query)
     assert query["code_challenge_method"] == ["S256"]

@@ -14,7 +14,6 @@ from integrations.providers.base import WebhookRejected
 from integrations.providers.oura import mapper, webhook
 from integrations.providers.oura.client import OuraClient, next_day
 from integrations.providers.oura.source import Source
-from integrations.sandbox.testing import Sandbox
 
 CET = timezone(timedelta(hours=1))
 
@@ -318,16 +317,6 @@ def test_delivery_with_a_bad_signature_is_rejected(settings):
 
 
 # --- against the sandbox over loopback -----------------------------------------------------------
-@pytest.fixture
-def simulator(live_server, settings):
-    """The provider sandbox on the live server, every provider host setting pointed at it."""
-    sandbox = Sandbox(live_server.url)
-    sandbox.point_settings(settings)
-    sandbox.reset()
-    yield sandbox
-    sandbox.reset()
-
-
 def test_sandbox_handshake_and_signed_event_are_accepted(simulator, live_server, settings):
     from integrations.models import WebhookEvent
 

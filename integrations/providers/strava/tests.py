@@ -7,7 +7,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import requests
 from allauth.socialaccount.models import SocialAccount
 from django.core.cache import cache
 from django.test import RequestFactory
@@ -16,8 +15,6 @@ from integrations.providers.base import WebhookRejected
 from integrations.providers.strava import mapper, webhook
 from integrations.providers.strava.client import StravaClient
 from integrations.providers.strava.source import Source
-from integrations.sandbox.testing import Sandbox
-from tests.factories import UserFactory
 
 PST = timezone(timedelta(hours=-8))
 
@@ -244,34 +241,11 @@ def test_allauth_strava_adapter_reads_its_hosts_from_settings(settings):
 
 
 # --- against the sandbox over loopback -----------------------------------------------------------
-@pytest.fixture
-def simulator(live_server, settings):
-    """The provider sandbox on the live server, every provider host setting pointed at it."""
-    sandbox = Sandbox(live_server.url)
-    sandbox.point_settings(settings)
-    sandbox.reset()
-    yield sandbox
-    sandbox.reset()
-
-
-@pytest.fixture
-def member(db):
-    return UserFactory()
-
-
-def _connect(client, provider: str):
-    """Start allauth's connect flow, let the sandbox answer the consent page, follow the callback."""
-    started = client.post(f"/accounts/{provider}/login/", {"process": "connect"})
-    at_provider = requests.get(started["Location"], allow_redirects=False, timeout=10)
-    callback = urlsplit(at_provider.headers["Location"])
-    return started, client.get(f"{callback.path}?{callback.query}")
-
-
 def test_connect_through_allauths_strava_provider_uses_the_configured_hosts(simulator, client, member):
     client.force_login(member)
     simulator.consent("strava", auto="approve")
 
-    started, finished = _connect(client, "strava")
+    started, finished = simulator.connect(client, "strava")
 
     assert started["Location"].startswith(simulator.url("strava", "/oauth/authorize?"))
     assert "scope=read%2Cactivity%3Aread_all" in started["Location"]

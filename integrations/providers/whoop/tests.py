@@ -13,7 +13,6 @@ from integrations.providers.base import WebhookRejected
 from integrations.providers.whoop import mapper, webhook
 from integrations.providers.whoop.client import WhoopClient
 from integrations.providers.whoop.source import Source
-from integrations.sandbox.testing import Sandbox
 
 EST = timezone(timedelta(hours=-5))
 
@@ -288,16 +287,6 @@ def test_sleeps_are_fetched_with_their_recoveries_attached(whoop_server):
 
 
 # --- against the sandbox over loopback -----------------------------------------------------------
-@pytest.fixture
-def simulator(live_server, settings):
-    """The provider sandbox on the live server, every provider host setting pointed at it."""
-    sandbox = Sandbox(live_server.url)
-    sandbox.point_settings(settings)
-    sandbox.reset()
-    yield sandbox
-    sandbox.reset()
-
-
 def test_sandbox_signed_event_is_accepted_and_a_wrong_key_refused(simulator, live_server):
     from integrations.models import WebhookEvent
 

@@ -7,7 +7,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-import requests
 from allauth.socialaccount.models import SocialAccount
 from django.core.cache import cache
 from django.test import RequestFactory
@@ -17,8 +16,6 @@ from integrations.providers.base import WebhookRejected
 from integrations.providers.withings import mapper, webhook
 from integrations.providers.withings.client import WithingsClient, day_range
 from integrations.providers.withings.source import Source, sign
-from integrations.sandbox.testing import Sandbox
-from tests.factories import UserFactory
 
 PARIS_WINTER = timezone(timedelta(hours=1))
 
@@ -480,34 +477,11 @@ def test_invalid_params_status_is_a_provider_error(withings_server):
 
 
 # --- the connect flow through allauth's views, against the sandbox over loopback ----------------
-@pytest.fixture
-def simulator(live_server, settings):
-    """The provider sandbox on the live server, every provider host setting pointed at it."""
-    sandbox = Sandbox(live_server.url)
-    sandbox.point_settings(settings)
-    sandbox.reset()
-    yield sandbox
-    sandbox.reset()
-
-
-@pytest.fixture
-def member(db):
-    return UserFactory()
-
-
-def _connect(client, provider: str):
-    """Start allauth's connect flow, let the sandbox answer the consent page, follow the callback."""
-    started = client.post(f"/accounts/{provider}/login/", {"process": "connect"})
-    at_provider = requests.get(started["Location"], allow_redirects=False, timeout=10)
-    callback = urlsplit(at_provider.headers["Location"])
-    return started, client.get(f"{callback.path}?{callback.query}")
-
-
 def test_connect_exchanges_the_code_with_requesttoken_and_keeps_the_userid(simulator, client, member):
     client.force_login(member)
     simulator.consent("withings", auto="approve")
 
-    started, finished = _connect(client, "withings")
+    started, finished = simulator.connect(client, "withings")
 
     assert set(parse_qs(urlsplit(started["Location"]).query)["scope"][0].split(",")) == set(Source.scopes)
     assert finished.status_code == 302
@@ -521,7 +495,7 @@ def test_denied_consent_lands_on_a_page_not_a_crash(simulator, client, member):
     client.force_login(member)
     simulator.consent("withings", auto="deny")
 
-    _started, finished = _connect(client, "withings")
+    _started, finished = simulator.connect(client, "withings")
 
     assert finished.status_code < 500
     assert not SocialAccount.objects.filter(user=member).exists()
@@ -535,7 +509,7 @@ def test_notifications_are_subscribed_with_the_users_token_after_the_head_probe(
 
     client.force_login(member)
     simulator.consent("withings", auto="approve")
-    _connect(client, "withings")
+    simulator.connect(client, "withings")
     source = source_for(Connection.objects.get(user=member, provider="withings"))
     callback = f"{live_server.url}/webhooks/withings/"
 
