@@ -195,7 +195,11 @@ def _write_records(
     Preparing is Python work and writing mostly waiting on PostgreSQL, so with a core to spare the
     two overlap. Only the calling thread touches the database connection.
     """
-    chunks = [records[first : first + CHUNK_SIZE] for first in range(0, len(records), CHUNK_SIZE)] or [[]]
+    if len(records) <= CHUNK_SIZE:  # nothing to overlap: no thread (an import's batches are smaller)
+        rows, duplicates, chunk_rejected = _prepare(batch.source, records, zone)
+        rejected.update(chunk_rejected)
+        return upsert.write(batch, rows), len(rows) + duplicates
+    chunks = [records[first : first + CHUNK_SIZE] for first in range(0, len(records), CHUNK_SIZE)]
     written, accepted = upsert.Written(), 0
     with ThreadPoolExecutor(max_workers=1) as preparer:
         pending = preparer.submit(_prepare, batch.source, chunks[0], zone)

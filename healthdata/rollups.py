@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from statistics import fmean
 
-from django.db import transaction
-from django.db.models import Avg, Count, Max, Min, Q, Sum
+from django.db import connection, transaction
+from django.db.models import Avg, Count, F, FloatField, Func, Max, Min, Q, Sum
 from django.db.models.functions import TruncHour
 
 from healthdata.metrics import METRICS, Metric
@@ -112,15 +112,28 @@ def _samples(records, keys: list[tuple[date, str]]) -> dict[tuple[date, str], li
     condition = Q(pk__in=[])
     for day, source in keys:
         condition |= Q(local_date=day, source=source)
-    rows = records.filter(condition).values_list(
-        "local_date", "source", "start", "end", "device", "value", "secondary_value", "quality"
-    )
+    fields = ("device", "value", "secondary_value", "quality")
     groups: dict[tuple[date, str], list[Sample]] = defaultdict(list)
+    if connection.vendor == "postgresql":
+        # Epoch seconds from the database: loading two timestamps per row costs more than the rest.
+        rows = (
+            records.filter(condition)
+            .annotate(start_s=_epoch("start"), end_s=_epoch("end"))
+            .values_list("local_date", "source", "start_s", "end_s", *fields)
+        )
+        for day, source, *sample in rows.iterator(chunk_size=10_000):
+            groups[(day, source)].append(Sample(*sample))
+        return groups
+    rows = records.filter(condition).values_list("local_date", "source", "start", "end", *fields)
     for day, source, start, end, device, value, secondary, quality in rows.iterator(chunk_size=10_000):
         groups[(day, source)].append(
             Sample(start.timestamp(), end.timestamp(), device, value, secondary, quality)
         )
     return groups
+
+
+def _epoch(field: str) -> Func:
+    return Func(F(field), template="date_part('epoch', %(expressions)s)", output_field=FloatField())
 
 
 def _rollup(user, metric: Metric, group: dict, values: dict[tuple[date, str], float]) -> DailyRollup:
