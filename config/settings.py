@@ -420,7 +420,10 @@ SYNC_BACKFILL_DAYS = env.int("SYNC_BACKFILL_DAYS", default=90)
 SYNC_OVERLAP_DAYS = env.int("SYNC_OVERLAP_DAYS", default=3)
 SYNC_INTERVAL_HOURS = env.float("SYNC_INTERVAL_HOURS", default=6)
 SYNC_DISPATCH_MINUTES = env.int("SYNC_DISPATCH_MINUTES", default=5)
-SYNC_LEASE_SECONDS = env.int("SYNC_LEASE_SECONDS", default=3600)
+# A running sync holds its connection for this long and renews it every SYNC_HEARTBEAT_SECONDS;
+# a run whose worker died is failed by beat once its lease has run out (within minutes).
+SYNC_LEASE_SECONDS = env.int("SYNC_LEASE_SECONDS", default=300)
+SYNC_HEARTBEAT_SECONDS = env.int("SYNC_HEARTBEAT_SECONDS", default=60)
 # Days a provider's data is kept, e.g. "oura=365,strava=keep". Unlisted providers keep everything,
 # except Strava, whose API agreement allows caching its data for 7 days.
 PROVIDER_RETENTION_DAYS = {
@@ -439,6 +442,10 @@ CONNECT_RETURN_URL_ALLOWLIST = env.list("CONNECT_RETURN_URL_ALLOWLIST", default=
 CELERY_BEAT_SCHEDULE["dispatch-due-syncs"] = {
     "task": "integrations.tasks.dispatch_due_syncs_task",
     "schedule": SYNC_DISPATCH_MINUTES * 60.0,
+}
+CELERY_BEAT_SCHEDULE["fail-stalled-syncs"] = {
+    "task": "integrations.tasks.fail_stalled_syncs_task",
+    "schedule": 60.0,
 }
 CELERY_BEAT_SCHEDULE["enforce-provider-retention"] = {
     "task": "integrations.tasks.enforce_retention_task",

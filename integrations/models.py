@@ -54,6 +54,7 @@ class Connection(models.Model):
     last_error = models.TextField(blank=True)  # for people: what went wrong and what to do
     last_error_at = models.DateTimeField(null=True, blank=True)
     sync_lease_until = models.DateTimeField(null=True, blank=True, editable=False)
+    sync_lease_token = models.CharField(max_length=32, blank=True, editable=False)  # the run holding it
     next_sync_at = models.DateTimeField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
@@ -117,6 +118,10 @@ class SyncRunQuerySet(models.QuerySet["SyncRun"]):
     def for_user(self, user) -> SyncRunQuerySet:
         return self.filter(connection__user=user)
 
+    def stalled(self, before: datetime) -> SyncRunQuerySet:
+        """Runs still `running` whose worker has not reported since `before`."""
+        return self.filter(status=SyncRun.Status.RUNNING, heartbeat_at__lt=before)
+
 
 class SyncRun(models.Model):
     """One sync of one connection: what it asked for, what it wrote, what went wrong."""
@@ -131,6 +136,8 @@ class SyncRun(models.Model):
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.RUNNING)
     trigger = models.CharField(max_length=16, default="schedule")  # schedule | manual | webhook | command
     started_at = models.DateTimeField(default=timezone.now)
+    # Renewed with the connection's lease while the run works; a stale one means its worker died.
+    heartbeat_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
     windows = models.JSONField(default=dict, blank=True)  # data type -> [start, end] ISO
     counts = models.JSONField(default=dict, blank=True)  # metric (or session kind) -> rows written
@@ -144,7 +151,12 @@ class SyncRun(models.Model):
     objects = SyncRunQuerySet.as_manager()
 
     class Meta:
-        indexes = [models.Index(fields=["connection", "-started_at"], name="syncrun_connection_started")]
+        indexes = [
+            models.Index(fields=["connection", "-started_at"], name="syncrun_connection_started"),
+            models.Index(
+                fields=["heartbeat_at"], condition=Q(status="running"), name="syncrun_running_heartbeat"
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"sync {self.pk} of {self.connection.provider} ({self.status})"

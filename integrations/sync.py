@@ -2,6 +2,7 @@
 
     run(connection_id)
       claim the connection (a conditional UPDATE lease: never two runs at once)
+      renew the lease and the SyncRun's heartbeat while working (after provider responses and batches)
       for each data type of its source:
         window = first sync: [now - backfill days (capped by the provider's history), now)
                  later:      [cursor - overlap days, now)  (providers finalise data late)
@@ -11,11 +12,14 @@
       release the lease
 
 A reconnect keeps the cursors, so it backfills only the gap since the last good sync.
+A run whose worker died stops renewing: beat's `fail_stalled` marks it failed once its lease ran out.
 """
 
 from __future__ import annotations
 
 import logging
+import secrets
+import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -40,21 +44,97 @@ logger = logging.getLogger(__name__)
 BATCH_SIZE = 2_000
 
 
-def claim(connection_id: int, lease: timedelta) -> bool:
-    """Lease the connection for one run (freed when it ends); False if another worker has it."""
+WORKER_LOST_HINT = (
+    "The sync stopped unexpectedly on our side. Nothing was lost: the next sync, scheduled or "
+    "started with Sync now, picks up where it stopped."
+)
+
+
+class LeaseLost(Exception):
+    """The run's lease ran out and was swept or taken by another run: this run must stop."""
+
+
+def claim(connection_id: int, lease: timedelta) -> str | None:
+    """Lease the connection for one run (freed when it ends); its token, or None if another worker has it."""
     now = timezone.now()
+    token = secrets.token_hex(16)
     free = Q(sync_lease_until__isnull=True) | Q(sync_lease_until__lt=now)
     try:
-        taken = Connection.objects.filter(free, pk=connection_id).update(sync_lease_until=now + lease)
+        taken = Connection.objects.filter(free, pk=connection_id).update(
+            sync_lease_until=now + lease, sync_lease_token=token
+        )
     except OperationalError:
         if db_connection.vendor != "sqlite":
             raise
-        return False  # SQLite: a writer holds the database past the busy timeout, as a running sync does
-    return taken == 1
+        return None  # SQLite: a writer holds the database past the busy timeout, as a running sync does
+    return token if taken == 1 else None
 
 
-def release(connection_id: int) -> None:
-    Connection.objects.filter(pk=connection_id).update(sync_lease_until=None)
+def release(connection_id: int, token: str) -> None:
+    """Free the connection, unless another run holds it by now."""
+    Connection.objects.filter(pk=connection_id, sync_lease_token=token).update(
+        sync_lease_until=None, sync_lease_token=""
+    )
+
+
+@dataclass
+class Lease:
+    """One run's hold on its connection, renewed at most every SYNC_HEARTBEAT_SECONDS."""
+
+    connection_id: int
+    token: str
+    run_id: int | None = None
+    renewed_at: float = field(default_factory=time.monotonic)
+    # Transactions already open when the run began (a test's); deeper ones are the run's own.
+    atomic_depth: int = field(default_factory=lambda: len(db_connection.atomic_blocks))
+
+    def renew(self) -> None:
+        """Extend the lease and the run's heartbeat; LeaseLost if the connection is no longer ours."""
+        if time.monotonic() - self.renewed_at < settings.SYNC_HEARTBEAT_SECONDS:
+            return
+        if len(db_connection.atomic_blocks) > self.atomic_depth:
+            return  # a token refresh holds the row: never roll back its rotated token, beat later
+        now = timezone.now()
+        until = now + timedelta(seconds=settings.SYNC_LEASE_SECONDS)
+        held = Connection.objects.filter(pk=self.connection_id, sync_lease_token=self.token)
+        if held.update(sync_lease_until=until) != 1:
+            raise LeaseLost(f"connection {self.connection_id} was taken over")
+        if self.run_id is not None:
+            SyncRun.objects.filter(pk=self.run_id).update(heartbeat_at=now)
+        self.renewed_at = time.monotonic()
+
+    def on_response(self, response, *args, **kwargs):
+        """A requests response hook: every provider answer is a sign of life."""
+        self.renew()
+        return response
+
+
+def _end_stalled(
+    run: SyncRun, now: datetime, message: str, *, still_stale_before: datetime | None = None
+) -> bool:
+    """Mark a run that stopped without finishing failed, unless it ended (or reported) meanwhile."""
+    runs = SyncRun.objects.filter(pk=run.pk, status=SyncRun.Status.RUNNING)
+    if still_stale_before is not None:
+        runs = runs.filter(heartbeat_at__lt=still_stale_before)
+    error = {"data_type": "", "message": message, "hint": WORKER_LOST_HINT}
+    return runs.update(status=SyncRun.Status.FAILED, finished_at=now, errors=[*run.errors, error]) == 1
+
+
+def fail_stalled(now: datetime | None = None) -> int:
+    """Fail the runs whose worker stopped renewing (killed, lost) and free their connections."""
+    now = now or timezone.now()
+    stale = now - timedelta(seconds=settings.SYNC_LEASE_SECONDS)
+    failed = 0
+    for run in SyncRun.objects.stalled(stale).only("pk", "connection_id", "errors"):
+        if not _end_stalled(run, now, "worker lost", still_stale_before=stale):
+            continue  # it reported in the meantime
+        Connection.objects.filter(pk=run.connection_id, sync_lease_until__lt=now).update(
+            sync_lease_until=None, sync_lease_token=""
+        )
+        Connection.objects.filter(pk=run.connection_id).update(last_error=WORKER_LOST_HINT, last_error_at=now)
+        logger.warning("sync failed: worker lost", extra={"sync_run": run.pk})
+        failed += 1
+    return failed
 
 
 @dataclass
@@ -86,16 +166,26 @@ def run(
     With `start`/`end` (a webhook's span) only that span is read and cursors do not move.
     Transient failures are recorded and re-raised, so the task retries later.
     """
-    if not claim(connection_id, timedelta(seconds=settings.SYNC_LEASE_SECONDS)):
+    token = claim(connection_id, timedelta(seconds=settings.SYNC_LEASE_SECONDS))
+    if token is None:
         logger.info("sync skipped: connection busy", extra={"connection": connection_id})
         return None
+    lease = Lease(connection_id, token)
     sync_run = None
     try:
         connection = Connection.objects.select_related("user").get(pk=connection_id)
         if connection.status not in (Connection.Status.ACTIVE, Connection.Status.ERROR):
             return None
         sync_run = SyncRun.objects.create(connection=connection, trigger=trigger)
-        _run(connection, sync_run, data_types=data_types, start=start, end=end)
+        lease.run_id = sync_run.pk
+        _run(connection, sync_run, lease, data_types=data_types, start=start, end=end)
+        return sync_run
+    except LeaseLost:
+        # Its lease ran out (a stall longer than SYNC_LEASE_SECONDS) and beat failed the run or
+        # another run holds the connection now: stop here; committed batches stay, cursors did not move.
+        logger.warning("sync stopped: lease lost", extra={"connection": connection_id})
+        if sync_run is not None:
+            _end_stalled(sync_run, timezone.now(), "lease lost")
         return sync_run
     except Exception as error:
         if not _is_database_failure(error):
@@ -103,7 +193,7 @@ def run(
         _fail_on_lost_database(connection_id, sync_run)
         raise TransientError(f"database failure during the sync: {type(error).__name__}") from error
     finally:
-        release(connection_id)
+        release(connection_id, token)
 
 
 def _is_database_failure(error: Exception) -> bool:
@@ -133,20 +223,22 @@ def _fail_on_lost_database(connection_id: int, sync_run: SyncRun | None) -> None
 def _run(
     connection: Connection,
     sync_run: SyncRun,
+    lease: Lease,
     *,
     data_types: Iterable[str] | None,
     start: datetime | None,
     end: datetime | None,
 ) -> None:
     source = source_for(connection)
+    source.client.session.hooks["response"].append(lease.on_response)
     wanted = [kind for kind in source.data_types if data_types is None or kind in set(data_types)]
     tally = _Tally()
     transient: TransientError | None = None
     try:
         for data_type in wanted:
             try:
-                _sync_data_type(connection, source, sync_run, tally, data_type, start=start, end=end)
-            except AuthRevoked:
+                _sync_data_type(connection, source, sync_run, lease, tally, data_type, start=start, end=end)
+            except (AuthRevoked, LeaseLost):
                 raise
             except TransientError as error:
                 _note_error(sync_run, data_type, error)
@@ -173,6 +265,7 @@ def _sync_data_type(
     connection: Connection,
     source: DataSource,
     sync_run: SyncRun,
+    lease: Lease,
     tally: _Tally,
     data_type: str,
     *,
@@ -189,6 +282,7 @@ def _sync_data_type(
     for batch in _batches(records):
         # Each batch commits with the rollups of its days: a run that dies after a commit leaves
         # no day whose records and rollups disagree (a re-read finds the records unchanged).
+        lease.renew()
         result = ingest(user=connection.user, source=source.slug, records=batch, origin=origin)
         tally.add(result)
     if not targeted:

@@ -60,3 +60,9 @@ def enforce_retention_task() -> dict[str, int]:
 def notify_connection_problems_task() -> None:
     """Beat runs this hourly: owners of failing or silent connections are told by email."""
     attention.notify_owners()
+
+
+@shared_task(queue="default")
+def fail_stalled_syncs_task() -> int:
+    """Beat runs this every minute: runs whose worker died are failed and their connections freed."""
+    return sync.fail_stalled()
