@@ -3,6 +3,7 @@ preview → mapping → validate → import flow, and saved mappings."""
 
 import csv
 import io
+import logging
 from pathlib import Path
 
 from django.db import IntegrityError, transaction
@@ -10,6 +11,7 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
+from kombu.exceptions import OperationalError as BrokerUnreachable
 from rest_framework import generics, serializers, status
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.parsers import MultiPartParser
@@ -23,6 +25,8 @@ from imports.models import KINDS, ImportJob, SavedMapping
 from imports.parsers.base import ImportRejected
 from imports.parsers.csv import CsvMapping, MappingError, preview
 from imports.parsers.csv.presets import PRESETS
+
+logger = logging.getLogger(__name__)
 
 
 class ImportJobSerializer(serializers.ModelSerializer):
@@ -130,7 +134,8 @@ class ImportListView(_UploadView):
 
     @extend_schema(
         request={"multipart/form-data": ImportCreateSerializer, "application/json": ImportCreateSerializer},
-        responses={201: ImportJobSerializer, 200: ImportJobSerializer},
+        # 202: stored while the task queue was unreachable; it starts within minutes of its return.
+        responses={201: ImportJobSerializer, 202: ImportJobSerializer, 200: ImportJobSerializer},
         parameters=[OpenApiParameter("Idempotency-Key", str, OpenApiParameter.HEADER, required=False)],
     )
     def post(self, request: Request) -> Response:
@@ -166,6 +171,7 @@ class ImportListView(_UploadView):
         }
 
     def _start(self, request: Request, data: dict, staged: dict, key: str) -> Response:
+        job = None
         try:
             with transaction.atomic():
                 job = services.start_import(
@@ -191,6 +197,13 @@ class ImportListView(_UploadView):
         except IntegrityError:
             job = get_object_or_404(ImportJob.objects.for_user(request.user), idempotency_key=key)
             return Response(ImportJobSerializer(job).data, status=status.HTTP_200_OK)
+        except BrokerUnreachable:
+            if job is None:
+                raise
+            # The job is committed and beat's requeue_stalled_imports sends it once the broker is
+            # back: a refusal would only make the client upload the same file again.
+            logger.warning("import stored while the task queue is unreachable", extra={"import_job": job.pk})
+            return Response(ImportJobSerializer(job).data, status=status.HTTP_202_ACCEPTED)
         return Response(ImportJobSerializer(job).data, status=status.HTTP_201_CREATED)
 
 

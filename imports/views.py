@@ -3,10 +3,12 @@
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_POST
+from kombu.exceptions import OperationalError as BrokerUnreachable
 
 from imports import services, uploads
 from imports.models import KINDS, ImportJob
@@ -58,14 +60,23 @@ def _import_new(request: HttpRequest) -> HttpResponse:
 def _start(request: HttpRequest, uploaded) -> ImportJob | None:
     kind = request.POST.get("kind", "") if request.POST.get("kind", "") in KINDS else ""
     preset = request.POST.get("preset", "") if request.POST.get("preset") in {p.name for p in PRESETS} else ""
+    job = None
     try:
         staged = uploads.stage(user=request.user, uploaded=uploaded)
-        return services.start_import(
-            user=request.user,
-            kind=kind,
-            options={"preset": preset} if preset else {},
-            **{name: staged[name] for name in ("file_path", "original_name", "size_bytes", "sha256")},
-        )
+        with transaction.atomic():  # the task is sent after the commit, so the job exists either way
+            job = services.start_import(
+                user=request.user,
+                kind=kind,
+                options={"preset": preset} if preset else {},
+                **{name: staged[name] for name in ("file_path", "original_name", "size_bytes", "sha256")},
+            )
+        return job
+    except BrokerUnreachable:
+        if job is None:
+            raise
+        # Stored: beat's requeue_stalled_imports sends it once the task queue is back.
+        messages.info(request, "Your import is saved and will start within a few minutes.")
+        return job
     except ImportRejected as rejected:
         messages.error(request, rejected.reason)
     except services.DuplicateUpload as duplicate:

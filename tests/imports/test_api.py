@@ -404,3 +404,59 @@ def test_a_zip_expanding_past_the_settings_limit_is_refused_at_upload(user_api_c
     assert response.json()["error"]["code"] == "zip_bomb"
     assert "limit" in response.json()["error"]["message"]
     assert not ImportJob.objects.exists()
+
+
+@pytest.fixture
+def broker_down():
+    """The task queue unreachable: nothing listens where the broker should be."""
+    from config.celery import app
+    from tests.faults.conftest import free_port
+
+    broker_url = app.conf.broker_url
+    app.conf.broker_url = f"redis://127.0.0.1:{free_port()}/0"
+    app._after_fork()  # drop the pooled connections to the real broker
+    yield
+    app.conf.broker_url = broker_url
+    app._after_fork()
+
+
+@pytest.mark.django_db(transaction=True)  # tasks are sent after the commit, as in production
+def test_an_upload_while_the_broker_is_down_is_accepted_once_and_starts_later(user_api_client, broker_down):
+    export = FIXTURES / "apple_export_small.xml"
+
+    accepted = user_api_client.post(IMPORTS, {"file": attach(export)}, format="multipart")
+    again = user_api_client.post(IMPORTS, {"file": attach(export)}, format="multipart")
+
+    assert accepted.status_code == 202
+    assert accepted.json()["status"] == "queued"
+    assert again.status_code == 409 and again.json()["error"]["details"]["job_id"] == accepted.json()["id"]
+    assert ImportJob.objects.count() == 1
+    services.run_import(accepted.json()["id"])  # what the worker does once beat has sent it
+    assert ImportJob.objects.get().status == "succeeded"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_retried_upload_with_its_idempotency_key_while_the_broker_is_down_returns_the_job(
+    user_api_client, broker_down
+):
+    export = FIXTURES / "apple_export_small.xml"
+    headers = {"Idempotency-Key": "upload-1"}
+
+    first = user_api_client.post(IMPORTS, {"file": attach(export)}, format="multipart", headers=headers)
+    retried = user_api_client.post(IMPORTS, {"file": attach(export)}, format="multipart", headers=headers)
+
+    assert (first.status_code, retried.status_code) == (202, 200)
+    assert retried.json()["id"] == first.json()["id"]
+    assert ImportJob.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_upload_page_while_the_broker_is_down_shows_the_stored_job(client, user, broker_down):
+    client.force_login(user)
+
+    upload = client.post("/imports/new/", {"file": attach(FIXTURES / "apple_export_small.xml")}, follow=True)
+
+    job = ImportJob.objects.get(user=user)
+    assert upload.redirect_chain == [(f"/imports/{job.pk}/", 302)]
+    assert "will start within a few minutes" in upload.content.decode()
+    assert job.status == "queued"
