@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from math import isfinite
 from zoneinfo import ZoneInfo
 
 from django.db import transaction
@@ -47,6 +48,7 @@ REJECT_REASONS = {  # reason -> what it means; IngestResult.rejected counts by r
 }
 CHUNK_SIZE = 10_000
 EDGE_OF_RANGE, NO_OFFSET, CONVERTED = FLAGS["edge_of_range"], FLAGS["no_offset"], FLAGS["converted"]
+LOW_QUALITY_FLAG = FLAGS["low_quality"]
 
 
 class InvalidRecord(ValueError):
@@ -133,6 +135,9 @@ class _Plan:
     usual_low: float  # inside the range but outside [usual_low, usual_high]: flagged edge_of_range
     usual_high: float
     on_end_day: bool  # sleep totals belong to the day the sleep ends
+    factor: float  # convert's, read directly: value * factor + offset
+    offset: float
+    identity: bool
 
 
 @dataclass
@@ -141,6 +146,7 @@ class _Context:
     zone: ZoneInfo
     plans: dict[tuple[str, str], _Plan] = field(default_factory=dict)
     kinds: dict[str, tuple[str, int]] = field(default_factory=dict)
+    qualities: dict[tuple[int, int], int] = field(default_factory=dict)  # (kind points, flags) -> quality
 
     def plan(self, code: str, unit: str) -> _Plan:
         found = self.plans.get((code, unit))
@@ -167,7 +173,10 @@ def _plan(code: str, unit: str) -> _Plan:
     low, high = metric.plausible
     margin = (high - low) * EDGE_SHARE
     on_end_day = metric.category == "sleep" and metric.shape == "session"
-    return _Plan(metric, convert, low, high, low + margin, high - margin, on_end_day)
+    return _Plan(
+        metric, convert, low, high, low + margin, high - margin, on_end_day,
+        convert.factor, convert.offset, convert.is_identity,
+    )  # fmt: skip
 
 
 def _prepare(source: str, records: list[RecordIn], zone: ZoneInfo) -> tuple[list[tuple], int, Counter]:
@@ -216,9 +225,13 @@ def _write_records(
 
 
 def _row(record: RecordIn, context: _Context) -> tuple:
-    plan = context.plan(record.metric, record.unit)
+    # Runs once per record: the plan, kind and quality look-ups are inlined dictionary gets.
+    plan = context.plans.get((record.metric, record.unit)) or context.plan(record.metric, record.unit)
     start, end = _span(record.start, record.end)
-    value = plan.convert(_number(record.value))
+    value = record.value
+    if type(value) is not float or not isfinite(value):
+        value = _number(value)
+    value = value * plan.factor + plan.offset
     secondary = None if record.secondary_value is None else plan.convert(_number(record.secondary_value))
     if not plan.low <= value <= plan.high or (
         secondary is not None and not plan.low <= secondary <= plan.high
@@ -229,13 +242,18 @@ def _row(record: RecordIn, context: _Context) -> tuple:
     if offset is None:
         flags |= NO_OFFSET
     metadata = record.metadata
-    if not plan.convert.is_identity:
+    if not plan.identity:
         flags |= CONVERTED
         metadata = {**metadata, "original": {"value": record.value, "unit": record.unit}}
-    kind, points = context.kind(record.device_kind)
-    quality = record_quality(points, flags) if flags & EDGE_OF_RANGE else points
+    kind, points = context.kinds.get(record.device_kind) or context.kind(record.device_kind)
+    if flags & EDGE_OF_RANGE:
+        quality = context.qualities.get((points, flags))
+        if quality is None:
+            quality = context.qualities[(points, flags)] = record_quality(points, flags)
+    else:
+        quality = points
     if quality < LOW_QUALITY:
-        flags |= FLAGS["low_quality"]
+        flags |= LOW_QUALITY_FLAG
     return (  # in the order of healthdata.upsert.ROW
         plan.metric.code, record.source_key or _derived_key(record), record.device[:128], kind, start, end,
         offset, day, value, secondary, quality, flags, metadata_text(metadata) if metadata else "{}",
