@@ -88,10 +88,11 @@ def _write_postgresql(batch: Batch, rows: list[tuple]) -> Written:
     """A batch of new keys goes straight into the table by COPY; any other batch takes the upsert.
 
     A first import is all new keys, and a row-by-row INSERT ... SELECT ... ON CONFLICT costs the
-    database about twice what COPY's multi-row insert does. A few keys spread over the batch are
-    looked up first, so that a re-import goes to the upsert at once. When the COPY meets a stored
-    key after all (a batch partly stored, or a key stored meanwhile by another transaction), it
-    fails on the unique key, is rolled back to its savepoint, and the batch takes the upsert.
+    database half as much again as COPY's multi-row insert (docs/scaling.md). A few keys spread over
+    the batch are looked up first, so that a re-import goes to the upsert at once. When the COPY
+    meets a stored key after all (a batch partly stored, or a key stored meanwhile by another
+    transaction), it fails on the unique key, is rolled back to its savepoint, and the batch takes
+    the upsert.
     """
     written = Written()
     with connection.cursor() as cursor:
