@@ -48,7 +48,7 @@ CONNECTIONS = 16
 HAMMER_SECONDS = int(os.environ.get("BENCH_HAMMER_SECONDS", "30"))
 # Two cores: two processes keep both busy; threads overlap each request's database and Redis waits.
 WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
-THREADS = int(os.environ.get("BENCH_THREADS", "4"))
+THREADS = int(os.environ.get("BENCH_THREADS", "2"))
 TARGETS = {"browse_p95_ms": 200.0, "hammer_rps": 150.0}
 ZONES = ("Europe/Paris", "America/New_York", "Europe/London", "Asia/Tokyo", "UTC")
 EMAIL = "bench-load-{number:02d}@example.com"
