@@ -25,13 +25,13 @@ from healthdata.days import local_day
 from healthdata.metrics import METRICS, SOURCES, Metric
 from healthdata.normalized import Origin, RecordIn, SessionIn
 from healthdata.quality import (
-    EDGE_SHARE,
     FLAGS,
     LOW_QUALITY,
     device_kind_of,
     record_quality,
     source_score,
     spike_positions,
+    usual_range,
 )
 from healthdata.units import Conversion, UnitError, conversion
 from healthdata.upsert import metadata_text
@@ -171,10 +171,10 @@ def _plan(code: str, unit: str) -> _Plan:
     except UnitError as error:
         raise InvalidRecord("unit", str(error)) from error
     low, high = metric.plausible
-    margin = (high - low) * EDGE_SHARE
+    usual_low, usual_high = usual_range(metric)
     on_end_day = metric.category == "sleep" and metric.shape == "session"
     return _Plan(
-        metric, convert, low, high, low + margin, high - margin, on_end_day,
+        metric, convert, low, high, usual_low, usual_high, on_end_day,
         convert.factor, convert.offset, convert.is_identity,
     )  # fmt: skip
 

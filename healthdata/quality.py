@@ -52,10 +52,17 @@ def source_score(device_kind: str) -> int:
     return SOURCE_KIND_SCORES.get(device_kind, SOURCE_KIND_SCORES["other"])
 
 
-def is_at_edge(metric: Metric, value: float) -> bool:
+def usual_range(metric: Metric) -> tuple[float, float]:
+    """The plausible range without its outer 5 % edges. An additive amount has no low edge: a few
+    steps or kilocalories in a short interval are ordinary, not unusual."""
     low, high = metric.plausible
     margin = (high - low) * EDGE_SHARE
-    return value < low + margin or value > high - margin
+    return (low if metric.is_additive else low + margin), high - margin
+
+
+def is_at_edge(metric: Metric, value: float) -> bool:
+    usual_low, usual_high = usual_range(metric)
+    return not usual_low <= value <= usual_high
 
 
 def record_quality(kind_score: int, flags: int) -> int:

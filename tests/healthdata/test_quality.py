@@ -14,6 +14,11 @@ from healthdata.quality import (
 )
 
 
+def test_a_small_additive_amount_is_ordinary_not_at_the_edge():
+    assert not is_at_edge(METRICS["steps"], 12)  # a minute's steps
+    assert not is_at_edge(METRICS["active_energy"], 0.4)  # a few seconds of an Apple Watch sample
+
+
 def test_source_kind_ranks_medical_devices_above_wearables_phones_and_manual_entry():
     assert source_score("cuff") > source_score("watch") > source_score("phone") > source_score("manual")
     assert device_kind_of("withings", "") == "scale"
@@ -24,6 +29,7 @@ def test_plausibility_lowers_values_at_the_edge_of_the_range_and_spikes():
     assert is_at_edge(METRICS["heart_rate"], 245)
     assert not is_at_edge(METRICS["heart_rate"], 70)
     assert record_quality(80, 0) == 80
+    assert is_at_edge(METRICS["weight"], 10) and is_at_edge(METRICS["steps"], 145_000)
     assert record_quality(80, FLAGS["edge_of_range"]) == 56
     assert record_quality(80, FLAGS["spike"]) == 48
 
