@@ -374,6 +374,7 @@ def test_a_denied_consent_lands_on_a_friendly_page(sandbox, client, user, provid
 
     assert params["error"] == "access_denied"
     assert _is_a_friendly_page(answer)
+    assert b"Connection cancelled" in answer.content
     assert not Connection.objects.filter(user=user, provider=provider).exists()
 
 
@@ -387,6 +388,7 @@ def test_a_callback_with_a_wrong_state_lands_on_a_friendly_page_and_connects_not
     answer = client.get(path, {**params, "state": "not-the-state-we-sent"}, follow=True)
 
     assert _is_a_friendly_page(answer)
+    assert b"Could not connect" in answer.content
     assert not Connection.objects.filter(user=user, provider=provider).exists()
     assert sandbox.count(provider, "token") == 0  # the code is never exchanged
 
