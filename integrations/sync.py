@@ -38,6 +38,7 @@ from integrations.http import AuthRevoked, ProviderError, TransientError
 from integrations.models import Connection, SyncRun
 from integrations.providers.base import DataSource
 from integrations.tokens import mark_needs_reauth, source_for
+from users import audit
 
 logger = logging.getLogger(__name__)
 
@@ -376,3 +377,10 @@ def _update_connection(connection: Connection, sync_run: SyncRun, now: datetime)
         if sync_run.status == SyncRun.Status.PARTIAL:
             changes["last_success_at"] = now
     Connection.objects.filter(pk=connection.pk).update(**changes)
+    if "status" in changes:
+        audit.record(
+            action="connection.status_changed",
+            user=connection.user,
+            target=f"connection:{connection.pk}",
+            details={"provider": connection.provider, "from": status, "to": changes["status"]},
+        )

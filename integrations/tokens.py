@@ -26,6 +26,7 @@ from integrations import registry
 from integrations.http import AuthRevoked, ProviderError, TransientError
 from integrations.models import Connection
 from integrations.providers.base import DataSource, TokenSet
+from users import audit
 
 logger = logging.getLogger(__name__)
 
@@ -150,7 +151,14 @@ def mark_needs_reauth(connection_id: int, reason: str) -> None:
         .update(status=Connection.Status.NEEDS_REAUTH, last_error=reason, last_error_at=now)
     )
     if changed:
-        _tell_owner_to_reconnect(Connection.objects.select_related("user").get(pk=connection_id))
+        connection = Connection.objects.select_related("user").get(pk=connection_id)
+        audit.record(
+            action="connection.status_changed",
+            user=connection.user,
+            target=f"connection:{connection.pk}",
+            details={"provider": connection.provider, "to": Connection.Status.NEEDS_REAUTH},
+        )
+        _tell_owner_to_reconnect(connection)
 
 
 def _tell_owner_to_reconnect(connection: Connection) -> None:

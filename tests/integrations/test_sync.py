@@ -9,6 +9,7 @@ from healthdata.models import Record
 from integrations import sync
 from integrations.http import TransientError
 from integrations.models import Connection, SyncRun
+from users.models import AuditEvent
 
 
 def _query(hit: dict) -> dict:
@@ -108,6 +109,8 @@ def test_a_provider_outage_is_recorded_and_the_cursor_stays(connection, acme, se
     assert connection.cursors == {}
     assert "try again automatically" in connection.last_error
     assert connection.status == Connection.Status.ERROR
+    changed = AuditEvent.objects.get(action="connection.status_changed")
+    assert changed.actor is None and changed.details["to"] == "error"
 
 
 def test_a_failing_data_type_does_not_lose_the_others(connection, acme):
@@ -149,6 +152,9 @@ def test_a_revoked_grant_needs_reauth_and_tells_the_owner(connection, acme):
     assert len(mail.outbox) == 1
     assert mail.outbox[0].to == [connection.user.email]
     assert sync.run(connection.pk) is None
+    assert (
+        AuditEvent.objects.filter(action="connection.status_changed", details__to="needs_reauth").count() == 1
+    )
 
 
 def test_reconnecting_backfills_only_the_gap_since_the_last_good_sync(connection, scripted_server):
