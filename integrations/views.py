@@ -41,7 +41,9 @@ def connection_list(request: HttpRequest) -> HttpResponse:
         }
         for slug, source in sorted(registry.sources().items(), key=lambda item: item[1].name)
     ]
-    return render(request, "integrations/connections.html", {"sources": sources})
+    # Demo mode: the provider hosts are the built-in simulators, and the buttons say so.
+    context = {"sources": sources, "sandbox": settings.SANDBOX_ENABLED}
+    return render(request, "integrations/connections.html", context)
 
 
 @login_required

@@ -27,6 +27,18 @@ def test_the_connections_page_lists_connected_and_import_only_sources(client, co
     assert "access-0" not in page
 
 
+def test_in_demo_mode_the_connect_buttons_say_they_reach_the_sandbox(client, user, acme, settings):
+    client.force_login(user)
+
+    settings.SANDBOX_ENABLED = True
+    demo = client.get("/connections/").content.decode()
+    settings.SANDBOX_ENABLED = False
+    real = client.get("/connections/").content.decode()
+
+    assert "Connect Acme (sandbox)" in demo
+    assert "Connect Acme</a>" in real and "(sandbox)" not in real
+
+
 def test_a_connection_page_shows_its_runs(client, connection):
     from integrations import sync
 
