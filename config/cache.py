@@ -7,6 +7,7 @@ redis-py client over a connection pool is thread-safe, so one per pool serves ev
 
 from collections.abc import Mapping
 
+from django.core.cache import caches
 from django.core.cache.backends import redis as django_redis
 
 # KEYS[i] goes up by one, expiring after ARGV[2i-1] seconds when just made; past its limit ARGV[2i],
@@ -24,6 +25,7 @@ for i, key in ipairs(KEYS) do
 end
 return counts
 """
+UNLIMITED = 2**53  # a limit no counter reaches (the largest integer Lua's numbers hold exactly)
 
 
 class PooledRedisCacheClient(django_redis.RedisCacheClient):
@@ -64,3 +66,21 @@ class RedisCache(django_redis.RedisCache):
         """
         made = {self.make_and_validate_key(key, version=version): pair for key, pair in limits.items()}
         return self._cache.count(made)
+
+
+def count_up(key: str, timeout_seconds: int, *, alias: str = "default") -> int:
+    """Add one to the counter `key` and return its count; a counter just made expires after
+    `timeout_seconds`. Atomic: parallel callers each get their own count.
+
+    On Redis one round trip; elsewhere an add then an increment, made again if the counter expired
+    between the two.
+    """
+    cache = caches[alias]
+    if isinstance(cache, RedisCache):
+        return cache.count({key: (UNLIMITED, timeout_seconds)})[0]
+    cache.add(key, 0, timeout_seconds)
+    try:
+        return cache.incr(key)
+    except ValueError:  # the counter expired between the add and the increment
+        cache.add(key, 1, timeout_seconds)
+        return 1

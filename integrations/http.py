@@ -33,6 +33,8 @@ import requests
 from django.conf import settings
 from django.core.cache import cache
 
+from config.cache import count_up
+
 logger = logging.getLogger(__name__)
 
 
@@ -155,13 +157,7 @@ class RateBudget:
             return blocked_until - now
         for limit in self.limits:
             window = int(now // limit.seconds)
-            key = self._key(limit, window)
-            cache.add(key, 0, timeout=limit.seconds + 5)
-            try:
-                used = cache.incr(key)
-            except ValueError:  # expired between add and incr
-                cache.add(key, 1, timeout=limit.seconds + 5)
-                used = 1
+            used = count_up(self._key(limit, window), limit.seconds + 5)
             if used > self._effective(limit):
                 return (window + 1) * limit.seconds - now + 0.01
         return 0
@@ -237,11 +233,7 @@ class CircuitBreaker:
         cache.delete_many([self.failures_key, self.opened_key, self.trial_key])
 
     def record_failure(self) -> None:
-        cache.add(self.failures_key, 0, timeout=int(self.cooldown_seconds) * 10 + 60)
-        try:
-            failures = cache.incr(self.failures_key)
-        except ValueError:
-            failures = 1
+        failures = count_up(self.failures_key, int(self.cooldown_seconds) * 10 + 60)
         if failures >= settings.PROVIDER_CIRCUIT_FAILURE_THRESHOLD:
             if cache.get(self.opened_key) is None:
                 logger.warning("circuit opened", extra={"provider": self.provider, "failures": failures})

@@ -20,6 +20,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication, exceptions, permissions
 from rest_framework.request import Request
 
+from config.cache import count_up
 from users import audit
 from users.models import ApiKey, ApiKeyScope, User
 
@@ -105,17 +106,6 @@ def _failure_counter(request: Request) -> str:
     return f"api-key-failures:{address}:{int(time.time() // window_seconds)}"
 
 
-def _count_failure(counter: str) -> int:
-    """Add one wrong key to `counter`; the increment is atomic, so parallel failures all count."""
-    window_seconds = settings.API_KEY_FAILURE_WINDOW_SECONDS
-    cache.add(counter, 0, window_seconds)
-    try:
-        return cache.incr(counter)
-    except ValueError:  # the window ended between the two calls
-        cache.add(counter, 1, window_seconds)
-        return 1
-
-
 def _throttled() -> exceptions.Throttled:
     window_seconds = settings.API_KEY_FAILURE_WINDOW_SECONDS
     return exceptions.Throttled(wait=window_seconds - time.time() % window_seconds)
@@ -138,7 +128,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise _throttled()
         key = verify(raw_key.strip())
         if key is None:
-            if _count_failure(counter) > settings.API_KEY_FAILURES_PER_IP:
+            if count_up(counter, settings.API_KEY_FAILURE_WINDOW_SECONDS) > settings.API_KEY_FAILURES_PER_IP:
                 raise _throttled()
             raise exceptions.AuthenticationFailed("The API key is not valid or has been revoked.")
         if not scope_allows(key, request.method):  # also for views with their own permission_classes

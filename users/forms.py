@@ -5,8 +5,8 @@ from allauth.account.adapter import get_adapter
 from allauth.mfa.utils import is_mfa_enabled
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
-from django.core.cache import cache
 
+from config.cache import count_up
 from users.models import ApiKey, ApiKeyScope, User
 
 
@@ -52,13 +52,7 @@ DELETE_ATTEMPT_WINDOW_SECONDS = 15 * 60  # cannot be used to guess the password
 
 
 def _count_password_attempt(user: User) -> int:
-    key = f"account-delete-attempts:{user.pk}"
-    cache.add(key, 0, timeout=DELETE_ATTEMPT_WINDOW_SECONDS)
-    try:
-        return cache.incr(key)
-    except ValueError:  # the window ended between add and incr
-        cache.set(key, 1, timeout=DELETE_ATTEMPT_WINDOW_SECONDS)
-        return 1
+    return count_up(f"account-delete-attempts:{user.pk}", DELETE_ATTEMPT_WINDOW_SECONDS)
 
 
 class DeleteAccountForm(forms.Form):
