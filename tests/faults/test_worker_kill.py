@@ -12,8 +12,6 @@ and frees the connection once the lease has run out, and the re-delivered task t
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from io import StringIO
 
@@ -30,7 +28,14 @@ from integrations import sync, tasks
 from integrations.models import Connection, SyncRun
 from tests.faults.test_duplicate_deliveries import start_worker as start_sync_worker
 from tests.faults.test_duplicate_deliveries import wait_until
-from tests.imports.test_worker import GENERATOR, declare_queues, start_worker, stored_job, wait_for
+from tests.imports.test_worker import (
+    GENERATOR,
+    declare_queues,
+    kill_mid_import,
+    start_worker,
+    stored_job,
+    wait_for,
+)
 
 pytestmark = [
     pytest.mark.worker,
@@ -45,24 +50,9 @@ def test_a_killed_workers_import_is_redelivered_by_the_broker_and_finishes_exact
     user, other_user, tmp_path, settings, monkeypatch
 ):
     settings.MEDIA_ROOT = tmp_path / "media"
-    export = tmp_path / "export.zip"
-    subprocess.run(
-        [sys.executable, str(GENERATOR), "--records", "12000", "--out", str(export)],
-        check=True,
-        capture_output=True,
-    )
+    export, log_path = tmp_path / "export.zip", tmp_path / "worker.log"
     broker = redis.Redis.from_url(django_settings.CELERY_BROKER_URL)
-    log_path = tmp_path / "worker.log"
-    declare_queues()
-    first = start_worker(log_path, settings.MEDIA_ROOT)
-    try:
-        job = stored_job(user, export)
-        wait_for(lambda: ImportJob.objects.get(pk=job.pk).checkpoint > 0, first, log_path)
-        os.kill(first.pid, signal.SIGKILL)
-        first.wait(timeout=30)
-    finally:
-        if first.poll() is None:
-            first.kill()
+    job = kill_mid_import(user, export, log_path, records=12_000)
     crashed = ImportJob.objects.get(pk=job.pk)
     assert crashed.status == "running" and crashed.checkpoint > 0
     assert broker.hlen("unacked") == 1  # the broker still holds the dead worker's delivery

@@ -78,27 +78,33 @@ def stored_job(user, export: Path) -> ImportJob:
     )
 
 
+def kill_mid_import(user, export: Path, log_path: Path, *, records: int) -> ImportJob:
+    """Generate an export of `records`, start its import on a real worker, and SIGKILL the worker
+    once the first batch is checkpointed."""
+    subprocess.run(
+        [sys.executable, str(GENERATOR), "--records", str(records), "--out", str(export)],
+        check=True,
+        capture_output=True,
+    )
+    declare_queues()
+    worker = start_worker(log_path, settings.MEDIA_ROOT)
+    try:
+        job = stored_job(user, export)
+        wait_for(lambda: ImportJob.objects.get(pk=job.pk).checkpoint > 0, worker, log_path)
+        os.kill(worker.pid, signal.SIGKILL)
+        worker.wait(timeout=30)
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+    return job
+
+
 @pytest.mark.django_db(transaction=True)
 def test_a_killed_worker_is_replaced_and_the_import_finishes_exactly_once(user, other_user, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.IMPORT_STALE_SECONDS = 1
-    export = tmp_path / "export.zip"
-    subprocess.run(
-        [sys.executable, str(GENERATOR), "--records", "30000", "--out", str(export)],
-        check=True,
-        capture_output=True,
-    )
-    log_path = tmp_path / "worker.log"
-    declare_queues()
-    first = start_worker(log_path, settings.MEDIA_ROOT)
-    try:
-        job = stored_job(user, export)
-        wait_for(lambda: ImportJob.objects.get(pk=job.pk).checkpoint > 0, first, log_path)
-        os.kill(first.pid, signal.SIGKILL)
-        first.wait(timeout=30)
-    finally:
-        if first.poll() is None:
-            first.kill()
+    export, log_path = tmp_path / "export.zip", tmp_path / "worker.log"
+    job = kill_mid_import(user, export, log_path, records=30_000)
     crashed = ImportJob.objects.get(pk=job.pk)
     assert crashed.status == "running"
     assert crashed.checkpoint > 0
