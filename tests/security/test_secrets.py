@@ -120,7 +120,7 @@ def test_no_token_key_or_password_appears_in_logs_admin_api_or_exports(
         "access token": connection.access_token,
         "refresh token": connection.refresh_token,
         "API key": created.secret,
-        "API key secret part": created.secret.rsplit("_", 1)[-1],
+        "API key secret part": created.secret.removeprefix(api_keys.KEY_PREFIX).partition("_")[2],
         "API key hash": created.key.secret_hash,
         "password": PASSWORD,
         "password hash": user.password,
