@@ -174,29 +174,36 @@ def _binned_in_database(
     user_id: int, metric: Metric, width: timedelta, origin: datetime, span: tuple[datetime, datetime],
     winners: dict[str, list[date]],
 ) -> list[Bucket]:  # fmt: skip
-    # Plain SQL: building this grouped query through the ORM cost more CPU than running it. Bucket
-    # starts come back as epoch seconds, cheaper to convert than thousands of timestamps.
+    # Plain SQL: building this grouped query through the ORM cost more CPU than running it. Rows are
+    # grouped on the bucket's timestamp, cheaper to sort and compare than the numeric epoch, which is
+    # taken once per bucket; epoch seconds and float averages are cheaper to convert than timestamps
+    # and decimals.
     conditions, parameters = [], [width, origin, user_id, metric.code, *span]
     for source, days in winners.items():
         conditions.append("(source = %s AND local_date = ANY(%s))" if days else "source = %s")
         parameters.extend([source, days] if days else [source])
     function = _DATABASE_AGGREGATES[metric.aggregation]
     sql = f"""
-        SELECT extract(epoch FROM date_bin(%s, start, %s)) AS bucket, {function}(value),
-            avg(secondary_value), avg(quality), count(*), min(source), max(source)
-        FROM {Record._meta.db_table}
-        WHERE user_id = %s AND metric = %s AND start >= %s AND start < %s AND ({" OR ".join(conditions)})
-        GROUP BY bucket ORDER BY bucket
+        SELECT extract(epoch FROM bucket)::float8, value, secondary_value, quality, count, first, last
+        FROM (
+            SELECT date_bin(%s, start, %s) AS bucket, {function}(value) AS value,
+                avg(secondary_value) AS secondary_value, avg(quality)::float8 AS quality, count(*) AS count,
+                min(source) AS first, max(source) AS last
+            FROM {Record._meta.db_table}
+            WHERE user_id = %s AND metric = %s AND start >= %s AND start < %s AND ({" OR ".join(conditions)})
+            GROUP BY bucket
+        ) AS binned
+        ORDER BY bucket
     """  # noqa: S608 # nosec B608 - the table and the aggregate come from code, every value is a parameter
     with connection.cursor() as cursor:
         cursor.execute(sql, parameters)
         rows = cursor.fetchall()
     return [
         Bucket(
-            start=datetime.fromtimestamp(float(bucket), UTC),
+            start=datetime.fromtimestamp(bucket, UTC),
             value=round(value, 4),
             secondary_value=None if secondary is None else round(secondary, 4),
-            sources=sorted({first_source, last_source}),
+            sources=[first_source] if first_source == last_source else sorted((first_source, last_source)),
             quality=round(quality),
             count=count,
         )
