@@ -5,6 +5,10 @@ phone, scale, then manual entry and files. A stored order lists the user's sourc
 it leaves out follows in the default order, so a new source never disappears from resolution.
 """
 
+import json
+
+from django.db import connection
+
 from healthdata.metrics import CATEGORIES, SOURCES
 from preferences.models import SourcePreference
 
@@ -22,8 +26,17 @@ def default_order() -> list[str]:
 
 def source_order(user, category: str) -> list[str]:
     """The user's sources for `category`, most preferred first, completed by the default order."""
-    stored = SourcePreference.objects.for_user(user).filter(category=category).first()
-    chosen = stored.sources if stored else []
+    # Plain SQL: every aggregate request reads one order, and building the ORM query cost three times
+    # what running it did.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"""
+            SELECT sources FROM {SourcePreference._meta.db_table} WHERE user_id = %s AND category = %s
+            """,  # noqa: S608 # nosec B608 - the table name comes from the model, values are parameters
+            [user.pk, category],
+        )
+        stored = cursor.fetchone()
+    chosen = json.loads(stored[0]) if stored else []
     return [*chosen, *(source for source in default_order() if source not in chosen)]
 
 
