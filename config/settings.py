@@ -279,7 +279,7 @@ REST_FRAMEWORK = {
         "users.api_keys.ApiKeyScopeAllows",
     ],
     "DEFAULT_THROTTLE_CLASSES": ["config.ratelimits.ApiRateThrottle"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["config.renderers.FastJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [
         "rest_framework.parsers.JSONParser",
         "rest_framework.parsers.MultiPartParser",
