@@ -149,6 +149,11 @@ if REDIS_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Sessions live in the database; with Redis, requests read them from the cache (config.sessions).
+# Redis then holds session keys, so it needs the database's protection (it already holds cached
+# health data and the task queue). The local-memory cache is not shared between processes: without
+# Redis, sessions are read from the database alone.
+SESSION_ENGINE = "config.sessions" if REDIS_URL else "django.contrib.sessions.backends.db"
 
 # --- Celery --------------------------------------------------------------------------------------
 BROKER_DIR = DATA_DIR / "broker"
