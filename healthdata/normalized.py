@@ -5,13 +5,22 @@ Importers and provider mappers build these from their own payloads and pass them
 metric's canonical unit, validation and quality scoring happen at ingest, in one place.
 """
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from types import MappingProxyType
+from typing import NamedTuple
+
+_NO_METADATA: Mapping = MappingProxyType({})
 
 
-@dataclass(frozen=True, slots=True)
-class RecordIn:
-    """One value of one metric over [start, end] (an instant when `end` is None)."""
+class RecordIn(NamedTuple):
+    """One value of one metric over [start, end] (an instant when `end` is None).
+
+    A named tuple rather than a dataclass: an import makes millions of these, and a tuple is made
+    three times faster than a frozen dataclass. Immutable all the same; metadata defaults to a
+    read-only empty mapping.
+    """
 
     metric: str  # a code from healthdata.metrics, e.g. "steps", "heart_rate", "blood_pressure"
     start: datetime  # timezone-aware; its UTC offset is kept to place the value on a local day
@@ -22,7 +31,7 @@ class RecordIn:
     device: str = ""  # "Apple Watch", "iPhone", "Oura Ring", "Body+" ...
     device_kind: str = ""  # watch | band | ring | phone | scale | cuff | manual | file | other
     secondary_value: float | None = None  # the diastolic of a blood-pressure reading
-    metadata: dict = field(default_factory=dict)
+    metadata: Mapping = _NO_METADATA
 
 
 @dataclass(frozen=True, slots=True)

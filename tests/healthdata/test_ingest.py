@@ -335,16 +335,18 @@ def test_a_copy_that_meets_a_stored_key_rolls_back_and_the_batch_is_upserted(use
     from django.utils import timezone as django_timezone
 
     from healthdata import upsert
-    from healthdata.ingest import _prepare
+    from healthdata.copy_encoding import encode
+    from healthdata.prepare import Preparer
 
     ingest(user=user, source="apple_health", records=heart_rates(2), origin=IMPORT)
-    rows, _, _ = _prepare("apple_health", heart_rates(4), user.zone)
+    prepared = Preparer("apple_health", user.zone).prepare(heart_rates(4))
     batch = upsert.Batch(user.pk, "apple_health", "import", 7, django_timezone.now())
+    encoded = encode(batch, prepared.rows)
 
     with transaction.atomic():
         # As if another transaction had stored h0 and h1 after the look-up: COPY meets them.
-        assert upsert._copy_new(connection.cursor(), batch, rows) is False
-        written = upsert._write_postgresql(batch, rows)
+        assert upsert._copy_new(connection.cursor(), encoded) is False
+        written = upsert.write_encoded(encoded)
 
     assert sum(written.created.values()) == 2
     assert sum(written.updated.values()) == 0
