@@ -494,6 +494,9 @@ IMPORT_MAX_UNCOMPRESSED_BYTES = env.int("IMPORT_MAX_UNCOMPRESSED_BYTES", default
 IMPORT_MAX_ATTEMPTS = env.int("IMPORT_MAX_ATTEMPTS", default=3)
 # A running import whose worker has not reported for this long is taken to be dead and restarted.
 IMPORT_STALE_SECONDS = env.int("IMPORT_STALE_SECONDS", default=180)
+# An Apple Health upload at least this large is parsed in a process of its own (the second core);
+# a smaller one in a thread of the worker, which saves starting that process.
+IMPORT_PARSER_PROCESS_MIN_BYTES = env.int("IMPORT_PARSER_PROCESS_MIN_BYTES", default=16 * 1024**2)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"

@@ -5,6 +5,10 @@ committed so far) is written in the same transaction, so a re-delivered task ski
 already stored. A worker holds the job through a lease token; a batch commits only while the job is
 still `running` under that token, so a cancelled or taken-over job never gains another batch.
 
+An Apple Health export on PostgreSQL is parsed, prepared and encoded for COPY apart from the
+writer (imports/pipeline.py): in a parser process for a large file, in a thread for a small one.
+The writer sends each batch's bytes and moves the checkpoint in the same transaction, as above.
+
 Outcome rule: a job that ends `failed` or `cancelled` removes the rows it created (rows it merely
 updated keep their new values); only `succeeded` keeps an import. Retrying starts from the beginning.
 """
@@ -25,26 +29,28 @@ from datetime import date, timedelta
 from pathlib import Path
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, FloatField, Q, Value
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
 from healthdata import rollups
-from healthdata.ingest import ingest
+from healthdata.ingest import IngestResult, ingest, ingest_encoded
 from healthdata.models import Record, Session
 from healthdata.normalized import Origin
 from imports.models import ImportJob, SavedMapping
 from imports.parsers.apple_health import AppleHealthParser, open_export
-from imports.parsers.archives import ZipLimits, sniff
+from imports.parsers.archives import ZipLimits, damaged_zip, sniff
 from imports.parsers.base import ImportRejected
 from imports.parsers.csv import CsvMapping, CsvParser, MappingError
+from imports.pipeline import Batch, Finished, ParserProcess, Plan, ReadyBatch, batches, ready_batches
 
 logger = logging.getLogger(__name__)
 
 BATCH_ITEMS = 5_000
 PROGRESS_SECONDS = 2.0
 ROLLUP_DAYS_PER_BEAT = 500  # (metric, day) pairs refreshed between two heartbeats
+READ_AHEAD_BATCHES = 4  # prepared batches held while the writer is busy: a few megabytes
 MAX_REJECTED_ROWS = 1_000
 CSV_KINDS = ("csv", "cronometer", "myfitnesspal", "fitbit", "withings")
 
@@ -84,7 +90,7 @@ class Tally:
             write_seconds=job.write_seconds,
         )
 
-    def add(self, result) -> None:
+    def add(self, result: IngestResult) -> None:
         self.created += result.created
         self.updated += result.updated
         self.unchanged += result.unchanged
@@ -233,8 +239,8 @@ def run_import(job_id: int) -> None:
         _end_failed(job, token, rejected.code, rejected.reason)
     except (zipfile.BadZipFile, zlib.error, EOFError) as error:
         # The directory was sound at upload, but a member's data is damaged: retrying cannot help.
-        reason = f"The zip archive is damaged ({error}). Download or export it again."
-        _end_failed(job, token, "bad_zip", reason)
+        rejected = damaged_zip(error)
+        _end_failed(job, token, rejected.code, rejected.reason)
     except Exception as error:
         _release(job, token, error)
         raise
@@ -258,45 +264,90 @@ def _claim(job_id: int, token: str) -> ImportJob | None:
 
 
 def _run(job: ImportJob, token: str) -> None:
+    if job.kind == "apple_health" and connection.vendor == "postgresql":
+        _run_ready(job, token)
+        return
     parser = open_parser(job)
     tally = Tally.from_job(job)
     if job.checkpoint:
         tally.days |= _days_of(job)
-    reader = ReadAhead(_batches(parser, job.checkpoint), wait_seconds=PROGRESS_SECONDS)
+    cut = batches(parser, job.checkpoint, BATCH_ITEMS, PROGRESS_SECONDS)
+    reader = ReadAhead(cut, wait_seconds=PROGRESS_SECONDS)
     for batch in reader:
         if batch is None:
             _beat(job, token, parser.fraction_done)
         else:
             _commit(job, token, batch, tally)
-    _finish(job, token, parser, tally, parse_seconds=reader.producer_seconds)
+    report = parser.report
+    _finish(
+        job,
+        token,
+        tally,
+        report={**report.as_dict(), "presets": getattr(parser, "presets", [])},
+        rejected_rows=report.rejected_rows,
+        parse_seconds=reader.producer_seconds,
+    )
 
 
-@dataclass
-class Batch:
-    position: int  # items read from the file up to the end of this batch: the checkpoint once committed
-    items: list
-    fraction_done: float
-    source: str
+def _run_ready(job: ImportJob, token: str) -> None:
+    """An Apple Health export through imports.pipeline: parsed and prepared apart, written here."""
+    path = job.absolute_path
+    if not path.exists():
+        raise ImportRejected("The uploaded file is gone; upload it again.", "file_missing")
+    tally = Tally.from_job(job)
+    if job.checkpoint:
+        tally.days |= _days_of(job)
+    plan = Plan(
+        path=str(path),
+        max_uncompressed_bytes=settings.IMPORT_MAX_UNCOMPRESSED_BYTES,
+        skip=job.checkpoint,
+        user_id=job.user_id,
+        zone=job.user.zone.key,
+        source="apple_health",
+        job_id=job.pk,
+        batch_items=BATCH_ITEMS,
+        progress_seconds=PROGRESS_SECONDS,
+    )
+    parser_process = None
+    if job.size_bytes >= settings.IMPORT_PARSER_PROCESS_MIN_BYTES:
+        parser_process = ParserProcess(plan).start()
+        reader = ReadAhead(iter(parser_process), depth=READ_AHEAD_BATCHES, wait_seconds=PROGRESS_SECONDS)
+    else:
+        reader = ReadAhead(ready_batches(plan), wait_seconds=PROGRESS_SECONDS)
+    fraction_done = 0.0
+    try:
+        for ready in reader:
+            if ready is None:
+                _beat(job, token, fraction_done)
+            elif isinstance(ready, Finished):
+                seconds = ready.parse_seconds
+                _finish(job, token, tally, report=ready.report, rejected_rows=[], parse_seconds=seconds)
+            else:
+                written = _commit_ready(job, token, ready, tally)
+                fraction_done = ready.fraction_done
+                _refresh_settled_days(job, token, tally, written)
+    finally:
+        if parser_process is not None:
+            parser_process.close()
 
 
-def _batches(parser, skip: int) -> Iterator[Batch]:
-    """Cut the parser's items into batches of BATCH_ITEMS, or fewer when PROGRESS_SECONDS have passed."""
-    position, items, flushed = 0, [], time.monotonic()
-    for item in parser:
-        position += 1
-        if position <= skip:
-            continue
-        items.append(item)
-        if len(items) >= BATCH_ITEMS or time.monotonic() - flushed >= PROGRESS_SECONDS:
-            yield Batch(position, items, parser.fraction_done, getattr(parser, "source", ""))
-            items, flushed = [], time.monotonic()
-    yield Batch(position, items, parser.fraction_done, getattr(parser, "source", ""))
+def _refresh_settled_days(job: ImportJob, token: str, tally: Tally, written: set[str]) -> None:
+    """Refresh the rollups of metrics the last batch did not touch while the parser reads on.
+
+    An export comes grouped by type, so a metric is usually done once the batches move past it.
+    Should one come back (another source, a summary at the end), its days are touched again and
+    refreshed again at the end; either way every touched day is refreshed after its last write.
+    """
+    settled = {pair for pair in tally.days if pair[0] not in written}
+    if len(settled) >= ROLLUP_DAYS_PER_BEAT:
+        _refresh_rollups(job, token, settled)
+        tally.days -= settled
 
 
 class ReadAhead:
     """Parse in a thread while the caller writes: the database works while the next batch is read.
 
-    The parsers are pure (no database), so only the calling thread touches the connection. At most
+    The parsers (and imports.pipeline) are pure, so only the calling thread touches the connection. At most
     `depth` batches wait in memory; an error in the parser is raised in the caller. When no batch
     comes within `wait_seconds` (a long stretch of skipped elements, or the items before a resume
     point), None is yielded so that the caller can still report progress.
@@ -304,7 +355,7 @@ class ReadAhead:
 
     _done = object()
 
-    def __init__(self, batches: Iterator[Batch], depth: int = 2, wait_seconds: float | None = None) -> None:
+    def __init__(self, batches: Iterator, depth: int = 2, wait_seconds: float | None = None) -> None:
         self.batches = batches
         self.wait_seconds = wait_seconds
         self.queue: queue.Queue = queue.Queue(maxsize=depth)
@@ -312,7 +363,7 @@ class ReadAhead:
         self.producer_seconds = 0.0
         self.thread = threading.Thread(target=self._produce, name="import-parser", daemon=True)
 
-    def __iter__(self) -> Iterator[Batch]:
+    def __iter__(self) -> Iterator:
         self.thread.start()
         try:
             while (batch := self._get()) is not self._done:
@@ -322,7 +373,7 @@ class ReadAhead:
         finally:
             self.stopped.set()
 
-    def _get(self) -> Batch | None:
+    def _get(self):
         try:
             return self.queue.get(timeout=self.wait_seconds)
         except queue.Empty:
@@ -356,25 +407,61 @@ def _commit(job: ImportJob, token: str, batch: Batch, tally: Tally) -> None:
     source = job.source or batch.source or "csv"
     with transaction.atomic():
         if batch.items:
-            result = ingest(
-                user=job.user,
-                source=source,
-                records=batch.items,
-                origin=Origin(kind="import", id=job.pk),
-                refresh_rollups=False,
-            )
-            tally.add(result)
+            tally.add(_ingest(job, source, batch.items))
         tally.write_seconds += time.monotonic() - began
-        held = _held(job, token).update(
-            checkpoint=batch.position,
-            progress=round(batch.fraction_done * 99, 1),
-            heartbeat_at=timezone.now(),
-            source=source,
-            **tally.fields(),
-        )
-        if held != 1:
-            raise LeaseLost
-    job.checkpoint, job.source = batch.position, source
+        _checkpoint(job, token, batch.position, batch.fraction_done, source, tally)
+
+
+def _commit_ready(job: ImportJob, token: str, ready: ReadyBatch, tally: Tally) -> set[str]:
+    """Write one prepared batch (its sessions through ingest) and move the checkpoint with it.
+
+    Returns the metrics the batch wrote.
+    """
+    began = time.monotonic()
+    written: set[str] = set()
+    with transaction.atomic():
+        _commit_without_waiting_for_disk()
+        results = [_ingest(job, job.source, ready.sessions)] if ready.sessions else []
+        encoded, accepted, rejected = ready.encoded, ready.accepted, ready.rejected
+        results.append(ingest_encoded(user=job.user, encoded=encoded, accepted=accepted, rejected=rejected))
+        for result in results:
+            tally.add(result)
+            written.update(metric for metric, _ in result.days)
+        tally.write_seconds += time.monotonic() - began
+        _checkpoint(job, token, ready.position, ready.fraction_done, job.source, tally)
+    return written
+
+
+def _commit_without_waiting_for_disk() -> None:
+    """Let this batch's commit return before its WAL is flushed (PostgreSQL).
+
+    Safe here because the batch and its checkpoint are one transaction: should the database crash
+    within the moment before the flush, both are lost together and the import resumes from the
+    checkpoint before. A job's end (`_finish`) still commits durably.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL synchronous_commit TO OFF")
+
+
+def _ingest(job: ImportJob, source: str, items: list) -> IngestResult:
+    origin = Origin(kind="import", id=job.pk)
+    return ingest(user=job.user, source=source, records=items, origin=origin, refresh_rollups=False)
+
+
+def _checkpoint(
+    job: ImportJob, token: str, position: int, fraction_done: float, source: str, tally: Tally
+) -> None:
+    """Move the checkpoint inside the batch's transaction; raise LeaseLost if the job is no longer held."""
+    held = _held(job, token).update(
+        checkpoint=position,
+        progress=round(fraction_done * 99, 1),
+        heartbeat_at=timezone.now(),
+        source=source,
+        **tally.fields(),
+    )
+    if held != 1:
+        raise LeaseLost
+    job.checkpoint, job.source = position, source
 
 
 def _beat(job: ImportJob, token: str, fraction_done: float) -> None:
@@ -386,17 +473,18 @@ def _beat(job: ImportJob, token: str, fraction_done: float) -> None:
         raise LeaseLost
 
 
-def _finish(job: ImportJob, token: str, parser, tally: Tally, parse_seconds: float) -> None:
+def _finish(
+    job: ImportJob, token: str, tally: Tally, *, report: dict, rejected_rows: list, parse_seconds: float
+) -> None:
     _refresh_rollups(job, token, tally.days)
-    report = parser.report
     with transaction.atomic():
         done = _held(job, token).update(
             status=ImportJob.Status.SUCCEEDED,
             progress=100,
             finished_at=timezone.now(),
             lease_token="",
-            report={**report.as_dict(), "presets": getattr(parser, "presets", [])},
-            rejected_rows=report.rejected_rows[:MAX_REJECTED_ROWS],
+            report=report,
+            rejected_rows=rejected_rows[:MAX_REJECTED_ROWS],
             parse_seconds=round(parse_seconds, 3),
         )
         if done != 1:

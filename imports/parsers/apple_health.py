@@ -19,7 +19,7 @@ import re
 import zipfile
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 from typing import BinaryIO
 from xml.parsers import expat
@@ -111,6 +111,9 @@ WORKOUT_STATISTICS = {
     "HKQuantityTypeIdentifierStepCount": ("steps", "sum"),
     "HKQuantityTypeIdentifierBasalEnergyBurned": ("basal_energy", "sum"),
 }
+# RecordIn's fields in order, without its keyword handling: the hot path makes a million of these.
+_new_record = partial(tuple.__new__, RecordIn)
+_NO_METADATA = RecordIn._field_defaults["metadata"]
 DEVICE_FIELD = re.compile(r"(\w+):([^,>]*)")
 DOCTYPE = re.compile(rb"<!DOCTYPE\s+([\w:.-]+)\s*([^\[>]*)(\[.*?\]\s*)?>", re.DOTALL)
 
@@ -164,6 +167,7 @@ class AppleHealthParser:
         self.workout: dict | None = None
         self.root_seen = False
         self.stand_days: set[str] = set()  # local dates with stand-hour samples; summaries fill the rest
+        self.detail = 0  # heartbeats read so far: batches count them (imports.pipeline.batches)
 
     @property
     def fraction_done(self) -> float:
@@ -315,19 +319,22 @@ class AppleHealthParser:
         start_text, end_text = attrs["startDate"], attrs["endDate"]
         if beats:
             metadata = {**(metadata or {}), "beats": beats}
-        key = f"{series[3]}{start_text}|{end_text}"
+            self.detail += len(beats)
+        start = _parse_date(start_text)
         self.pending.append(
-            RecordIn(
-                metric,
-                _parse_date(start_text),
-                value,
-                unit,
-                _parse_date(end_text) if end_text != start_text else None,
-                key,
-                series[1],
-                series[2],
-                None,
-                metadata or {},
+            _new_record(
+                (
+                    metric,
+                    start,
+                    value,
+                    unit,
+                    _parse_date(end_text) if end_text != start_text else None,
+                    f"{series[3]}{start_text}|{end_text}",
+                    series[1],
+                    series[2],
+                    None,
+                    metadata or _NO_METADATA,
+                )
             )
         )
 

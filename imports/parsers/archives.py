@@ -99,3 +99,8 @@ def _check_member_path(name: str) -> None:
         raise ImportRejected(
             f"The archive contains an unsafe path ({name!r}); it was not opened.", "unsafe_zip_path"
         )
+
+
+def damaged_zip(error: Exception) -> ImportRejected:
+    """The archive's directory was sound at upload, but a member's data is damaged: retrying cannot help."""
+    return ImportRejected(f"The zip archive is damaged ({error}). Download or export it again.", "bad_zip")

@@ -73,6 +73,34 @@ def stop_after(monkeypatch, items: int, action) -> None:
     monkeypatch.setattr(services, "open_parser", counting)
 
 
+def stop_at_batch(monkeypatch, number: int, action) -> None:
+    """Make the Apple Health pipeline call `action` before handing over its batch `number`."""
+    real = services.ready_batches
+
+    def counting(plan):
+        for count, ready in enumerate(real(plan), start=1):
+            if count == number:
+                action()
+            yield ready
+
+    monkeypatch.setattr(services, "ready_batches", counting)
+
+
+def batch_ends(fixture: Path, size: int) -> list[int]:
+    """Where the batches of an Apple Health fixture end (their checkpoints), `size` items a batch."""
+    from imports.parsers.apple_health import AppleHealthParser
+    from imports.pipeline import batches
+
+    with open(fixture, "rb") as stream:
+        parser = AppleHealthParser(stream, fixture.stat().st_size)
+        return [batch.position for batch in batches(parser, 0, size, seconds=3600)]
+
+
+def items_in(ready) -> int:
+    """The items of the file a prepared batch stands for (its position moves by this much)."""
+    return ready.accepted + sum(ready.rejected.values()) + len(ready.sessions)
+
+
 def test_apple_export_import_succeeds_with_counts(user, media):
     job = upload(user, FIXTURES / "apple_export_small.xml")
 
@@ -107,13 +135,43 @@ def test_reimporting_the_same_export_adds_nothing(user):
 def test_a_redelivered_task_resumes_from_the_checkpoint(user, monkeypatch):
     monkeypatch.setattr(services, "BATCH_ITEMS", 5)
     job = upload(user, FIXTURES / "apple_export_small.xml")
-    stop_after(monkeypatch, 12, lambda job: (_ for _ in ()).throw(WorkerKilled()))
+    stop_at_batch(monkeypatch, 3, lambda: (_ for _ in ()).throw(WorkerKilled()))
     with pytest.raises(WorkerKilled):
         run_import(job.pk)
     job.refresh_from_db()
-    assert (job.status, job.checkpoint) == ("running", 10)
+    second_batch_end = batch_ends(FIXTURES / "apple_export_small.xml", 5)[1]
+    assert (job.status, job.checkpoint) == ("running", second_batch_end)
     monkeypatch.undo()
     monkeypatch.setattr(services, "BATCH_ITEMS", 5)
+    written = []
+    real_commit = services._commit_ready
+    monkeypatch.setattr(
+        services,
+        "_commit_ready",
+        lambda job, token, ready, tally: (
+            written.append(items_in(ready)) or real_commit(job, token, ready, tally)
+        ),
+    )
+    ImportJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=10))
+
+    run_import(job.pk)
+
+    job.refresh_from_db()
+    assert job.status == "succeeded"
+    assert job.attempts == 2
+    assert sum(written) == job.checkpoint - second_batch_end
+    assert Record.objects.filter(user=user, metric="steps").count() == 2
+
+
+def test_a_csv_import_resumes_from_the_checkpoint(user, other_user, monkeypatch):
+    monkeypatch.setattr(services, "BATCH_ITEMS", 2)
+    job = upload(user, FIXTURES / "csv" / "canonical.csv")
+    stop_after(monkeypatch, 3, lambda job: (_ for _ in ()).throw(WorkerKilled()))
+    with pytest.raises(WorkerKilled):
+        run_import(job.pk)
+    job.refresh_from_db()
+    assert (job.status, job.checkpoint) == ("running", 2)
+    monkeypatch.undo()
     ingested = []
     real_ingest = ingest_module.ingest
     monkeypatch.setattr(services, "ingest", lambda **kw: ingested.extend(kw["records"]) or real_ingest(**kw))
@@ -122,10 +180,11 @@ def test_a_redelivered_task_resumes_from_the_checkpoint(user, monkeypatch):
     run_import(job.pk)
 
     job.refresh_from_db()
-    assert job.status == "succeeded"
-    assert job.attempts == 2
-    assert len(ingested) == job.checkpoint - 10
-    assert Record.objects.filter(user=user, metric="steps").count() == 2
+    assert (job.status, job.attempts) == ("succeeded", 2)
+    assert len(ingested) == job.checkpoint - 2
+    reference = upload(other_user, FIXTURES / "csv" / "canonical.csv")
+    run_import(reference.pk)
+    assert Record.objects.filter(user=user).count() == Record.objects.filter(user=other_user).count()
 
 
 def test_a_redelivered_task_leaves_a_job_with_a_live_worker_alone(user):
@@ -189,16 +248,16 @@ def test_cancel_is_honoured_between_batches_and_removes_the_rows(user, monkeypat
     monkeypatch.setattr(services, "BATCH_ITEMS", 3)
     job = upload(user, FIXTURES / "apple_export_small.xml")
     batches = []
-    real_ingest = ingest_module.ingest
+    real_ingest = ingest_module.ingest_encoded
 
     def ingest_then_cancel(**arguments):
-        batches.append(arguments["records"])
+        batches.append(arguments["encoded"])
         result = real_ingest(**arguments)
         if len(batches) == 2:  # as if the user cancelled while this batch was being written
             transaction.on_commit(lambda: cancel_import(ImportJob.objects.get(pk=job.pk)))
         return result
 
-    monkeypatch.setattr(services, "ingest", ingest_then_cancel)
+    monkeypatch.setattr(services, "ingest_encoded", ingest_then_cancel)
 
     run_import(job.pk)
 
@@ -424,7 +483,7 @@ def test_progress_and_heartbeat_are_written_while_no_batch_is_ready(user, monkey
 
     monkeypatch.setattr(services, "_beat", beat)
     # A long stretch of elements that give no item (unknown types, or the items before a resume point).
-    stop_after(monkeypatch, 0, lambda job: time.sleep(0.5))
+    stop_at_batch(monkeypatch, 1, lambda: time.sleep(0.5))
     ImportJob.objects.filter(pk=job.pk).update(progress=50)  # as a resumed run finds it
 
     run_import(job.pk)

@@ -40,6 +40,7 @@ def start_worker(log_path: Path, media_root: Path) -> subprocess.Popen:
     command = [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", "imports", "--pool", "solo"]
     command += ["--without-mingle", "--without-gossip", "--loglevel", "WARNING"]
     environment = {**os.environ, "DATABASE_URL": database_url(), "MEDIA_ROOT": str(media_root)}
+    environment["IMPORT_PARSER_PROCESS_MIN_BYTES"] = "0"  # every export in a parser process
     with log_path.open("a") as log:
         return subprocess.Popen(command, cwd=BASE_DIR, env=environment, stdout=log, stderr=subprocess.STDOUT)
 
@@ -91,12 +92,31 @@ def kill_mid_import(user, export: Path, log_path: Path, *, records: int) -> Impo
     try:
         job = stored_job(user, export)
         wait_for(lambda: ImportJob.objects.get(pk=job.pk).checkpoint > 0, worker, log_path)
+        assert parser_processes(job), "the import runs in a parser process"
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait(timeout=30)
     finally:
         if worker.poll() is None:
             worker.kill()
+    deadline = time.monotonic() + 10
+    while parser_processes(job) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not parser_processes(job), "the parser process died with its worker"
     return job
+
+
+def parser_processes(job: ImportJob) -> list[int]:
+    """Live parser processes reading this job's file."""
+    found = []
+    for process in Path("/proc").glob("[0-9]*"):
+        try:
+            command = (process / "cmdline").read_bytes()
+            state = (process / "stat").read_text().rsplit(") ", 1)[1][0]
+        except (OSError, IndexError):
+            continue
+        if b"imports.pipeline" in command and job.file_path.encode() in command and state != "Z":
+            found.append(int(process.name))
+    return found
 
 
 @pytest.mark.django_db(transaction=True)

@@ -1,0 +1,288 @@
+"""Apple Health exports read in a parser process: the same rows as in a thread, and as safe."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import zipfile
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from healthdata.models import DailyRollup, Record, Session
+from imports import pipeline, services
+from imports.models import ImportJob
+from imports.services import run_import
+from tests.imports.test_services import FIXTURES, WorkerKilled, batch_ends, items_in, upload
+
+pytestmark = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="prepared batches are written by PostgreSQL's COPY"
+)
+STORED = ("metric", "source_key", "device", "device_kind", "start", "end", "utc_offset_minutes")
+STORED += ("local_date", "value", "secondary_value", "quality", "flags", "metadata", "origin_kind")
+
+
+@pytest.fixture(autouse=True)
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture
+def in_process(settings):
+    settings.IMPORT_PARSER_PROCESS_MIN_BYTES = 0
+
+
+def stored(user) -> list[tuple]:
+    return sorted(Record.objects.filter(user=user).values_list(*STORED))
+
+
+def imported(user, fixture: Path, **upload_options) -> ImportJob:
+    job = upload(user, fixture, **upload_options)
+    run_import(job.pk)
+    job.refresh_from_db()
+    return job
+
+
+def long_export(path: Path, records: int) -> Path:
+    """An export of `records` heart-rate samples a minute apart: long enough to outlast a few batches."""
+    lines = [
+        '<?xml version="1.0" encoding="UTF-8"?>\n<HealthData locale="en_US">\n',
+        ' <ExportDate value="2025-01-15 21:03:11 -0500"/>\n',
+    ]
+    first = timezone.datetime(2025, 1, 1, tzinfo=timezone.get_fixed_timezone(-300))
+    for minute in range(records):
+        moment = (first + timedelta(minutes=minute)).strftime("%Y-%m-%d %H:%M:%S %z")
+        lines.append(
+            ' <Record type="HKQuantityTypeIdentifierHeartRate" sourceName="Watch" unit="count/min" '
+            f'startDate="{moment}" endDate="{moment}" value="{60 + minute % 40}"/>\n'
+        )
+    lines.append("</HealthData>\n")
+    path.write_text("".join(lines))
+    return path
+
+
+def spied_commits(monkeypatch, on_commit=None) -> list:
+    """Record each prepared batch the writer commits; `on_commit(number)` runs before batch `number`."""
+    seen = []
+    real = services._commit_ready
+
+    def commit(job, token, ready, tally):
+        seen.append(ready)
+        if on_commit is not None:
+            on_commit(len(seen))
+        return real(job, token, ready, tally)
+
+    monkeypatch.setattr(services, "_commit_ready", commit)
+    return seen
+
+
+def rollups(user) -> list[tuple]:
+    fields = ("metric", "local_date", "source", "value", "secondary_value", "count", "quality")
+    return sorted(DailyRollup.objects.filter(user=user).values_list(*fields))
+
+
+@pytest.mark.parametrize("fixture", ["apple_export_small.xml", "apple_export_ios16.xml"])
+def test_a_parser_process_stores_exactly_what_the_thread_stores(
+    user, other_user, settings, fixture, monkeypatch
+):
+    settings.IMPORT_PARSER_PROCESS_MIN_BYTES = 10**12
+    in_thread = imported(user, FIXTURES / fixture)
+    settings.IMPORT_PARSER_PROCESS_MIN_BYTES = 0
+    # Small batches, and rollups refreshed as soon as one day has settled: many refreshes mid-import.
+    monkeypatch.setattr(services, "BATCH_ITEMS", 3)
+    monkeypatch.setattr(services, "ROLLUP_DAYS_PER_BEAT", 1)
+    in_process = imported(other_user, FIXTURES / fixture)
+
+    assert (in_thread.status, in_process.status) == ("succeeded", "succeeded")
+    assert stored(user) == stored(other_user)
+    assert stored(user)
+    assert rollups(user) == rollups(other_user)
+    assert rollups(user)
+    assert Session.objects.filter(user=user).count() == Session.objects.filter(user=other_user).count()
+    for name in (
+        "created_count",
+        "updated_count",
+        "unchanged_count",
+        "counts_by_metric",
+        "rejected",
+        "report",
+    ):
+        assert getattr(in_thread, name) == getattr(in_process, name), name
+    assert in_thread.report == in_process.report
+    assert in_process.parse_seconds > 0
+
+
+def test_a_zipped_export_goes_through_the_parser_process(user, in_process, tmp_path, monkeypatch):
+    export = tmp_path / "export.zip"
+    with zipfile.ZipFile(export, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.write(FIXTURES / "apple_export_small.xml", "apple_health_export/export.xml")
+    commits = spied_commits(monkeypatch)
+
+    job = imported(user, export)
+
+    assert job.status == "succeeded"
+    assert commits and all(ready.encoded.payload.startswith(b"PGCOPY\n") for ready in commits)
+    assert job.counts_by_metric["steps"] == 2
+
+
+def test_a_truncated_export_fails_with_its_reason_and_keeps_nothing(user, in_process, monkeypatch):
+    monkeypatch.setattr(services, "BATCH_ITEMS", 3)
+    content = (FIXTURES / "apple_export_small.xml").read_bytes()
+
+    job = imported(user, FIXTURES / "apple_export_small.xml", content=content[: int(len(content) * 0.8)])
+
+    assert (job.status, job.error_code) == ("failed", "truncated")
+    assert "truncated" in job.error_message
+    assert not Record.objects.filter(user=user).exists()
+
+
+def test_a_damaged_zip_member_fails_as_bad_zip(user, in_process, tmp_path):
+    export = tmp_path / "export.zip"
+    with zipfile.ZipFile(export, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr(
+            "apple_health_export/export.xml", (FIXTURES / "apple_export_small.xml").read_bytes() * 40
+        )
+    content = bytearray(export.read_bytes())
+    content[400:420] = bytes(20)  # inside the member's compressed data; the directory stays sound
+
+    job = imported(user, export, content=bytes(content))
+
+    assert (job.status, job.error_code) == ("failed", "bad_zip")
+    assert "damaged" in job.error_message
+    assert not Record.objects.filter(user=user).exists()
+
+
+def test_a_killed_writer_resumes_from_its_checkpoint_exactly_once(user, other_user, in_process, monkeypatch):
+    monkeypatch.setattr(services, "BATCH_ITEMS", 5)
+    job = upload(user, FIXTURES / "apple_export_small.xml")
+
+    def die(number):
+        if number == 3:
+            raise WorkerKilled
+
+    spied_commits(monkeypatch, die)
+    with pytest.raises(WorkerKilled):
+        run_import(job.pk)
+    job.refresh_from_db()
+    second_batch_end = batch_ends(FIXTURES / "apple_export_small.xml", 5)[1]
+    assert (job.status, job.checkpoint) == ("running", second_batch_end)
+    monkeypatch.undo()
+    monkeypatch.setattr(services, "BATCH_ITEMS", 5)
+    commits = spied_commits(monkeypatch)
+    ImportJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=10))
+
+    run_import(job.pk)
+
+    job.refresh_from_db()
+    assert (job.status, job.attempts) == ("succeeded", 2)
+    assert sum(items_in(ready) for ready in commits) == job.checkpoint - second_batch_end
+    reference = imported(other_user, FIXTURES / "apple_export_small.xml")
+    assert [row[1:] for row in stored(user)] == [row[1:] for row in stored(other_user)]
+    assert job.created_count == reference.created_count
+
+
+def test_a_parser_process_that_dies_hands_the_job_back_with_nothing_half_written(
+    user, in_process, monkeypatch, tmp_path
+):
+    monkeypatch.setattr(services, "BATCH_ITEMS", 5)
+    started = []
+    monkeypatch.setattr(
+        services,
+        "ParserProcess",
+        lambda *args, **kwargs: started.append(pipeline.ParserProcess(*args, **kwargs)) or started[-1],
+    )
+
+    def kill_the_parser(number):
+        if number == 2:
+            os.kill(started[0].process.pid, signal.SIGKILL)
+            started[0].process.wait()
+
+    spied_commits(monkeypatch, kill_the_parser)
+    job = upload(user, long_export(tmp_path / "export.xml", 20_000))
+
+    with pytest.raises(pipeline.ParserCrashed, match="stopped"):
+        run_import(job.pk)
+
+    job.refresh_from_db()
+    assert job.status == "queued"
+    assert "ParserCrashed" in job.error_message
+    assert job.checkpoint >= 5 and job.checkpoint % 5 == 0  # batches read before the kill are kept
+    assert job.checkpoint < 20_000
+    assert Record.objects.filter(user=user).count() == job.created_count == job.checkpoint
+
+
+def test_the_writer_reports_progress_while_the_parser_process_starts(user, in_process, monkeypatch):
+    monkeypatch.setattr(services, "PROGRESS_SECONDS", 0.001)
+    beats = []
+    real_beat = services._beat
+    monkeypatch.setattr(services, "_beat", lambda *arguments: beats.append(1) or real_beat(*arguments))
+
+    job = imported(user, FIXTURES / "apple_export_small.xml")
+
+    assert job.status == "succeeded"
+    assert beats  # a parser process takes far longer than a millisecond to start
+
+
+def test_a_parser_process_dies_with_the_process_that_started_it(tmp_path):
+    """The parser process is killed by the kernel when its worker dies (SIGKILL, out of memory)."""
+    export = long_export(tmp_path / "export.xml", 20_000)  # its batches fill the pipe: it waits, alive
+    script = (
+        "import sys, time\n"
+        "from imports.pipeline import ParserProcess, Plan\n"
+        f"plan = Plan({str(export)!r}, 10**9, 0, 1, 'UTC', 'apple_health', 1, 5, 60.0)\n"
+        "reader = ParserProcess(plan).start()\n"
+        "next(iter(reader))\n"
+        "print(reader.process.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "-c", script],
+        cwd=Path(services.__file__).parents[1],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    parser_pid = int(worker.stdout.readline())
+    assert Path(f"/proc/{parser_pid}").exists()
+
+    worker.kill()
+    worker.wait()
+
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _alive(parser_pid):
+        time.sleep(0.05)
+    assert not _alive(parser_pid)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().split(") ", 1)[1][0]
+    except (OSError, IndexError):
+        return False
+    return state != "Z"
+
+
+def test_heartbeats_count_towards_a_batch_so_that_memory_stays_bounded(tmp_path):
+    from imports.parsers.apple_health import AppleHealthParser
+
+    beats = "".join(
+        f'<InstantaneousBeatsPerMinute bpm="{60 + n % 9}" time="1:0{n % 10}:00.00 AM"/>' for n in range(200)
+    )
+    hrv = (
+        ' <Record type="HKQuantityTypeIdentifierHeartRateVariabilitySDNN" sourceName="Watch" unit="ms" '
+        'startDate="2025-01-01 23:00:00 -0500" endDate="2025-01-01 23:01:00 -0500" value="48">'
+        f"<HeartRateVariabilityMetadataList>{beats}</HeartRateVariabilityMetadataList></Record>\n"
+    )
+    export = long_export(tmp_path / "export.xml", 60)
+    text = export.read_text()
+    middle = text.index(" <Record", len(text) // 2)
+    export.write_text(text[:middle] + hrv + text[middle:])
+
+    with open(export, "rb") as stream:
+        cut = list(pipeline.batches(AppleHealthParser(stream, export.stat().st_size), 0, 20, seconds=3600))
+
+    assert sum(len(batch.items) for batch in cut) == 61
+    assert any(len(batch.items) < 20 for batch in cut[:-2])  # a batch cut short by the beats it carries
