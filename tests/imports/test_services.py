@@ -6,7 +6,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from healthdata import ingest as ingest_module
@@ -73,6 +73,11 @@ def stop_after(monkeypatch, items: int, action) -> None:
     monkeypatch.setattr(services, "open_parser", counting)
 
 
+ON_POSTGRESQL = pytest.mark.skipif(
+    connection.vendor != "postgresql", reason="Apple Health exports take the prepared pipeline on PostgreSQL"
+)
+
+
 def stop_at_batch(monkeypatch, number: int, action) -> None:
     """Make the Apple Health pipeline call `action` before handing over its batch `number`."""
     real = services.ready_batches
@@ -132,6 +137,7 @@ def test_reimporting_the_same_export_adds_nothing(user):
     assert Record.objects.filter(user=user).count() == stored
 
 
+@ON_POSTGRESQL
 def test_a_redelivered_task_resumes_from_the_checkpoint(user, monkeypatch):
     monkeypatch.setattr(services, "BATCH_ITEMS", 5)
     job = upload(user, FIXTURES / "apple_export_small.xml")
@@ -243,6 +249,7 @@ def test_a_failed_import_removes_the_batches_it_had_committed(user, monkeypatch)
     assert not DailyRollup.objects.filter(user=user).exists()
 
 
+@ON_POSTGRESQL
 @pytest.mark.django_db(transaction=True)
 def test_cancel_is_honoured_between_batches_and_removes_the_rows(user, monkeypatch):
     monkeypatch.setattr(services, "BATCH_ITEMS", 3)
@@ -471,6 +478,7 @@ def test_a_zip_whose_member_data_is_damaged_fails_once_with_the_reason(user, tmp
     assert not Record.objects.filter(user=user).exists()
 
 
+@ON_POSTGRESQL
 def test_progress_and_heartbeat_are_written_while_no_batch_is_ready(user, monkeypatch):
     monkeypatch.setattr(services, "PROGRESS_SECONDS", 0.05)
     job = upload(user, FIXTURES / "apple_export_small.xml")
