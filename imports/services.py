@@ -320,8 +320,8 @@ def _run_ready(job: ImportJob, token: str) -> None:
             if ready is None:
                 _beat(job, token, fraction_done)
             elif isinstance(ready, Finished):
-                seconds = ready.parse_seconds
-                _finish(job, token, tally, report=ready.report, rejected_rows=[], parse_seconds=seconds)
+                report, seconds = {**ready.report, "presets": []}, ready.parse_seconds
+                _finish(job, token, tally, report=report, rejected_rows=[], parse_seconds=seconds)
             else:
                 written = _commit_ready(job, token, ready, tally)
                 fraction_done = ready.fraction_done
