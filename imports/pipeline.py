@@ -58,8 +58,9 @@ class Batch:
 def batches(parser, skip: int, size: int, seconds: float) -> Iterator[Batch]:
     """Cut the parser's items into batches of `size`, or fewer when `seconds` have passed.
 
-    A parser that counts the `detail` its items carry (an HRV sample's heartbeats) has it counted
-    against `size` too, so that a batch of such items stays as small in memory as any other.
+    A parser that counts the `detail` its items carry (an HRV sample's heartbeats, a sleep
+    session's stages) has it counted against `size` too, so that a batch of such items stays as
+    small in memory, and as quick to write, as any other.
     """
     position, items, flushed = 0, [], time.monotonic()
     weighs = hasattr(parser, "detail")

@@ -19,6 +19,9 @@ def _alter(collation: str):
             f'ALTER COLUMN "{name}" TYPE varchar({length}) COLLATE {collation}' for name, length in COLUMNS
         )
         schema_editor.execute(f"ALTER TABLE healthdata_record {changes}")
+        # Changing a column's type drops its statistics; gather them again at once rather than
+        # leave the planner without them until autovacuum's next analyze of a large table.
+        schema_editor.execute("ANALYZE healthdata_record")
 
     return alter
 

@@ -167,7 +167,9 @@ class AppleHealthParser:
         self.workout: dict | None = None
         self.root_seen = False
         self.stand_days: set[str] = set()  # local dates with stand-hour samples; summaries fill the rest
-        self.detail = 0  # heartbeats read so far: batches count them (imports.pipeline.batches)
+        # Heartbeats and sleep stages read so far: each weighs like an item of its own where batches
+        # are cut (imports.pipeline.batches), though they travel inside an HRV record or a session.
+        self.detail = 0
 
     @property
     def fraction_done(self) -> float:
@@ -387,6 +389,7 @@ class AppleHealthParser:
             self.report.unknown_types[f"{SLEEP_TYPE}:{attrs.get('value', '')}"] += 1
             return
         device, device_kind, _ = self._device(attrs)
+        self.detail += 1
         self.pending.extend(
             self.sleep.add(
                 source=attrs.get("sourceName", ""),
