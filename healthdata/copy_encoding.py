@@ -39,7 +39,6 @@ CONSTANTS = ("user_id", "source", "origin_kind", "origin_id", "created", "update
 CONSTANT_TYPES = ("int8", "text", "text", "int8", "timestamptz", "timestamptz")
 COLUMNS = (*CONSTANTS, *ROW)
 COLUMN_TYPES = (*CONSTANT_TYPES, *ROW_TYPES)
-SAMPLE_KEYS = 16  # source keys kept from a batch to look up before sending it by COPY
 
 # The binary COPY format: signature, flags field and header extension length; a field count of -1
 # ends the data.
@@ -48,7 +47,7 @@ TRAILER = b"\xff\xff"
 # jsonb's binary form is a version byte (1) and the JSON text: sent through the text dumper as a
 # string starting with that byte.
 _DUMPED_TYPES = tuple("text" if kind == "jsonb" else kind for kind in COLUMN_TYPES)
-_METRIC, _SOURCE_KEY, _LOCAL_DATE = ROW.index("metric"), ROW.index("source_key"), ROW.index("local_date")
+_METRIC, _LOCAL_DATE = ROW.index("metric"), ROW.index("local_date")
 _EMPTY_JSONB = "\x01{}"
 
 
@@ -72,7 +71,6 @@ class Encoded:
     batch: Batch
     payload: bytes
     rows: int
-    keys: list[str] = field(default_factory=list)  # up to SAMPLE_KEYS, spread, first and last included
     counts: Counter = field(default_factory=Counter)  # (metric, local day) -> rows
 
 
@@ -94,13 +92,5 @@ def encode(batch: Batch, rows: list[tuple]) -> Encoded:
         batch=batch,
         payload=bytes(buffer),
         rows=len(rows),
-        keys=sample_keys(rows),
         counts=Counter((row[_METRIC], row[_LOCAL_DATE]) for row in rows),
     )
-
-
-def sample_keys(rows: list[tuple]) -> list[str]:
-    if not rows:
-        return []
-    step = max(1, len(rows) // (SAMPLE_KEYS - 1))
-    return [row[_SOURCE_KEY] for row in (*rows[::step][: SAMPLE_KEYS - 1], rows[-1])]

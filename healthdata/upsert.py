@@ -52,33 +52,22 @@ def write_encoded(encoded: Encoded) -> Written:
     """Write an encoded batch on PostgreSQL: new keys straight into the table by COPY, else the upsert.
 
     A first import is all new keys, and a row-by-row INSERT ... SELECT ... ON CONFLICT costs the
-    database half as much again as COPY's multi-row insert (docs/scaling.md). A few keys spread over
-    the batch are looked up first, so that a re-import goes to the upsert at once. When the COPY
-    meets a stored key after all (a batch partly stored, or a key stored meanwhile by another
-    transaction), it fails on the unique key, is rolled back to its savepoint, and the batch takes
-    the upsert. The caller holds the transaction.
+    database half as much again as COPY's multi-row insert (docs/scaling.md). When the COPY meets a
+    stored key (a re-import, a batch partly stored, a key stored meanwhile by another transaction),
+    it fails on the unique key, is rolled back to its savepoint, and the batch takes the upsert. A
+    re-import's COPY fails on its first row, so trying costs little; no key is looked up first,
+    which keeps the path free of plans that table statistics could spoil. The caller holds the
+    transaction.
     """
     written = Written()
     if not encoded.rows:
         return written
     with connection.cursor() as cursor:
-        if not _any_stored(cursor, encoded) and _copy_new(cursor, encoded):
+        if _copy_new(cursor, encoded):
             written.created.update(encoded.counts)
         else:
             _upsert_postgresql(cursor, encoded, written)
     return written
-
-
-def _any_stored(cursor, encoded: Encoded) -> bool:
-    """Whether one of the batch's sample keys (first and last included) is stored."""
-    # OFFSET 0 keeps the look-up per key on the unique index, whatever the planner thinks of the user.
-    cursor.execute(
-        "SELECT EXISTS (SELECT FROM unnest(%s::text[]) AS key WHERE EXISTS ("  # noqa: S608 # nosec B608
-        f"SELECT FROM {Record._meta.db_table} "
-        "WHERE user_id = %s AND source = %s AND source_key = key OFFSET 0))",
-        [encoded.keys, encoded.batch.user_id, encoded.batch.source],
-    )
-    return cursor.fetchone()[0]
 
 
 def _columns() -> str:
