@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from zoneinfo import ZoneInfo
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from healthdata import caching, resolution, rollups, sessions, upsert
@@ -138,7 +138,7 @@ class _Stage:
     def __init__(self, batch: upsert.Batch, zone: ZoneInfo) -> None:
         self.batch = batch
         self.preparer = Preparer(batch.source, zone)
-        self.encodes = connection.vendor == "postgresql"
+        self.encodes = upsert.takes_encoded()
 
     def prepare(self, records: list[RecordIn]) -> tuple[Prepared, Encoded | None]:
         prepared = self.preparer.prepare(records)

@@ -12,7 +12,7 @@ from datetime import UTC, date, datetime
 
 from django.db import IntegrityError, connection, transaction
 
-from healthdata.copy_encoding import COLUMN_TYPES, COLUMNS, ROW, Batch, Encoded, encode
+from healthdata.copy_encoding import COLUMN_TYPES, COLUMNS, ROW, Batch, Encoded
 from healthdata.models import Record
 from healthdata.prepare import metadata_text
 
@@ -22,7 +22,7 @@ _SOURCE_KEY = ROW.index("source_key")
 _METRIC, _LOCAL_DATE = ROW.index("metric"), ROW.index("local_date")
 _CONTENT_POSITIONS = [ROW.index(name) for name in CONTENT]
 
-__all__ = ["Batch", "Written", "days_of", "write", "write_encoded"]
+__all__ = ["Batch", "Written", "days_of", "takes_encoded", "write", "write_encoded"]
 
 
 @dataclass
@@ -31,13 +31,17 @@ class Written:
     updated: Counter = field(default_factory=Counter)
 
 
+def takes_encoded() -> bool:
+    """PostgreSQL takes a batch encoded for COPY (`write_encoded`); other databases its rows (`write`)."""
+    return connection.vendor == "postgresql"
+
+
 def write(batch: Batch, rows: list[tuple]) -> Written:
-    """Upsert rows (unique by user, source and source key); the caller holds the transaction."""
-    if not rows:
-        return Written()
-    if connection.vendor == "postgresql":
-        return write_encoded(encode(batch, rows))
-    return _write_portable(batch, rows)
+    """Upsert rows (unique by user, source and source key) where `takes_encoded()` is false.
+
+    The caller holds the transaction.
+    """
+    return _write_portable(batch, rows) if rows else Written()
 
 
 def days_of(written: Written) -> set[tuple[str, date]]:

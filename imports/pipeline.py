@@ -165,13 +165,13 @@ class ParserProcess:
         while True:
             header = self._frame()
             if header is None:
-                raise ParserCrashed(f"The parser process stopped (exit status {self.process.wait()}).")
+                raise self._stopped()
             kind = header.pop("kind")
             if kind == "batch":
                 encoded = header.pop("encoded")
                 encoded.payload = self._frame(raw=True)
                 if encoded.payload is None:
-                    raise ParserCrashed(f"The parser process stopped (exit status {self.process.wait()}).")
+                    raise self._stopped()
                 yield ReadyBatch(encoded=encoded, **header)
             elif kind == "finished":
                 yield Finished(**header)
@@ -180,6 +180,9 @@ class ParserProcess:
                 raise ImportRejected(header["reason"], header["code"])
             else:
                 raise ParserCrashed(f"The parser process failed: {header.get('error', 'unknown error')}.")
+
+    def _stopped(self) -> "ParserCrashed":
+        return ParserCrashed(f"The parser process stopped (exit status {self.process.wait()}).")
 
     def close(self) -> None:
         """Stop the process if it still runs (the writer stopped early) and reap it."""

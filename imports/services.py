@@ -191,11 +191,16 @@ def _refuse_duplicate(user, sha256: str) -> None:
         raise DuplicateUpload(running)
 
 
-def open_parser(job: ImportJob):
-    """The parser for a job's file: Apple Health's or the CSV one with the job's mapping or preset."""
+def _uploaded_file(job: ImportJob) -> Path:
     path = job.absolute_path
     if not path.exists():
         raise ImportRejected("The uploaded file is gone; upload it again.", "file_missing")
+    return path
+
+
+def open_parser(job: ImportJob):
+    """The parser for a job's file: Apple Health's or the CSV one with the job's mapping or preset."""
+    path = _uploaded_file(job)
     if job.kind == "apple_health":
         stream, size = open_export(path, zip_limits())
         return AppleHealthParser(stream, size)
@@ -268,9 +273,7 @@ def _run(job: ImportJob, token: str) -> None:
         _run_ready(job, token)
         return
     parser = open_parser(job)
-    tally = Tally.from_job(job)
-    if job.checkpoint:
-        tally.days |= _days_of(job)
+    tally = _resumed_tally(job)
     cut = batches(parser, job.checkpoint, BATCH_ITEMS, PROGRESS_SECONDS)
     reader = ReadAhead(cut, wait_seconds=PROGRESS_SECONDS)
     for batch in reader:
@@ -289,14 +292,18 @@ def _run(job: ImportJob, token: str) -> None:
     )
 
 
-def _run_ready(job: ImportJob, token: str) -> None:
-    """An Apple Health export through imports.pipeline: parsed and prepared apart, written here."""
-    path = job.absolute_path
-    if not path.exists():
-        raise ImportRejected("The uploaded file is gone; upload it again.", "file_missing")
+def _resumed_tally(job: ImportJob) -> Tally:
+    """The job's counts so far; a resumed run also refreshes the days its earlier attempts wrote."""
     tally = Tally.from_job(job)
     if job.checkpoint:
         tally.days |= _days_of(job)
+    return tally
+
+
+def _run_ready(job: ImportJob, token: str) -> None:
+    """An Apple Health export through imports.pipeline: parsed and prepared apart, written here."""
+    path = _uploaded_file(job)
+    tally = _resumed_tally(job)
     plan = Plan(
         path=str(path),
         max_uncompressed_bytes=settings.IMPORT_MAX_UNCOMPRESSED_BYTES,
