@@ -1,26 +1,27 @@
 """Prepared record rows as one PostgreSQL binary COPY stream, encoded where they are prepared.
 
 No database is needed to encode, so a parser process can hand the writer a batch as bytes that go
-to PostgreSQL unchanged: the writer does no work per row. Rows are encoded by psycopg's own binary
-row formatter (in C with psycopg-binary), framed by the header and trailer of the binary COPY format.
+to PostgreSQL unchanged: the writer does no work per row. The binary COPY format is simple enough to
+write with `struct`: a header, then per row a field count and each field as a 4-byte length (-1 for
+NULL) and its value in the type's binary form, then a trailer. PostgreSQL checks every field as it
+reads it, so a wrong length or type is refused by the COPY, never stored.
 
-A row is a tuple in `ROW` order; what is the same for the whole batch (user, source, origin, time
-of writing) travels once in a `Batch` and is written into each row as `CONSTANTS`.
+A row is a tuple in `ROW` order whose times are integers (healthdata.prepare): microseconds since
+the Unix epoch for `start` and `end`. What is the same for the whole batch (user, source, origin,
+time of writing) travels once in a `Batch` and is written into each row as `CONSTANTS`; so are a
+row's metric, device and device kind, which repeat from row to row, encoded once per batch.
 """
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime
-
-from psycopg import adapters, pq
-from psycopg._copy_base import format_row_binary
-from psycopg.adapt import Transformer
+from datetime import UTC, date, datetime
+from struct import Struct
 
 ROW = (
     "metric",
-    "source_key",
     "device",
     "device_kind",
+    "source_key",
     "start",
     "end",
     "utc_offset_minutes",
@@ -41,14 +42,18 @@ COLUMNS = (*CONSTANTS, *ROW)
 COLUMN_TYPES = (*CONSTANT_TYPES, *ROW_TYPES)
 
 # The binary COPY format: signature, flags field and header extension length; a field count of -1
-# ends the data.
+# ends the data. PostgreSQL counts time from 2000-01-01 (UTC for timestamptz).
 SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
 TRAILER = b"\xff\xff"
-# jsonb's binary form is a version byte (1) and the JSON text: sent through the text dumper as a
-# string starting with that byte.
-_DUMPED_TYPES = tuple("text" if kind == "jsonb" else kind for kind in COLUMN_TYPES)
-_METRIC, _LOCAL_DATE = ROW.index("metric"), ROW.index("local_date")
-_EMPTY_JSONB = "\x01{}"
+UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+POSTGRES_EPOCH_MICROSECONDS = 946_684_800_000_000  # 2000-01-01 in Unix microseconds
+POSTGRES_EPOCH_ORDINAL = date(2000, 1, 1).toordinal()
+_LENGTH = Struct(">i")
+_NULL = _LENGTH.pack(-1)
+_INT2, _INT8, _FLOAT8 = Struct(">ih"), Struct(">iq"), Struct(">id")
+# From `start` to the version byte of `metadata`, as the fields of nearly every row come: an offset
+# and no secondary value. Others are written field by field.
+_USUAL_MIDDLE = Struct(">iqiqihiiidiihihiB")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,23 +79,72 @@ class Encoded:
     counts: Counter = field(default_factory=Counter)  # (metric, local day) -> rows
 
 
+def microseconds(moment: datetime) -> int:
+    """An aware datetime as integer microseconds since the Unix epoch, exactly."""
+    delta = moment - UNIX_EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
 def encode(batch: Batch, rows: list[tuple]) -> Encoded:
     """Encode prepared rows (healthdata.prepare) for `COPY ... (FORMAT BINARY)` into `COLUMNS`."""
-    transformer = Transformer(None)
-    transformer.set_dumper_types([adapters.types[name].oid for name in _DUMPED_TYPES], pq.Format.BINARY)
-    buffer = bytearray(SIGNATURE)
-    constants = batch.constants
+    head = _constants_head(batch)
+    series: dict[tuple[str, str, str], bytes] = {}
+    days: dict[date, int] = {}
+    counts: Counter = Counter()
+    parts = [SIGNATURE]
+    append = parts.append
+    usual = _USUAL_MIDDLE.pack
     for row in rows:
-        metadata = row[-1]
-        format_row_binary(
-            (*constants, *row[:-1], _EMPTY_JSONB if metadata == "{}" else "\x01" + metadata),
-            transformer,
-            buffer,
+        metric, device, kind, key, start, end, minutes, day, value, secondary, quality, flags, metadata = row
+        named = series.get((metric, device, kind))
+        if named is None:
+            named = series[(metric, device, kind)] = head + _texts(metric, device, kind)
+        number = days.get(day)
+        if number is None:
+            number = days[day] = day.toordinal() - POSTGRES_EPOCH_ORDINAL
+        counts[(metric, day)] += 1
+        key_bytes = key.encode()
+        append(named)
+        append(_LENGTH.pack(len(key_bytes)))
+        append(key_bytes)
+        if metadata == "{}":
+            metadata_bytes, length = b"{}", 3
+        else:
+            metadata_bytes = metadata.encode()
+            length = len(metadata_bytes) + 1
+        start -= POSTGRES_EPOCH_MICROSECONDS
+        end -= POSTGRES_EPOCH_MICROSECONDS
+        if minutes is not None and secondary is None:
+            append(
+                usual(8, start, 8, end, 2, minutes, 4, number, 8, value, -1, 2, quality, 2, flags, length, 1)
+            )
+        else:
+            append(_INT8.pack(8, start) + _INT8.pack(8, end))
+            append(_NULL if minutes is None else _INT2.pack(2, minutes))
+            append(_LENGTH.pack(4) + _LENGTH.pack(number) + _FLOAT8.pack(8, value))
+            append(_NULL if secondary is None else _FLOAT8.pack(8, secondary))
+            append(_INT2.pack(2, quality) + _INT2.pack(2, flags) + _LENGTH.pack(length) + b"\x01")
+        append(metadata_bytes)
+    append(TRAILER)
+    return Encoded(batch=batch, payload=b"".join(parts), rows=len(rows), counts=counts)
+
+
+def _constants_head(batch: Batch) -> bytes:
+    """The field count and the batch's constant fields: the start of every row."""
+    now = microseconds(batch.now) - POSTGRES_EPOCH_MICROSECONDS
+    origin = _NULL if batch.origin_id is None else _INT8.pack(8, batch.origin_id)
+    return b"".join(
+        (
+            Struct(">h").pack(len(COLUMNS)),
+            _INT8.pack(8, batch.user_id),
+            _texts(batch.source, batch.origin_kind),
+            origin,
+            _INT8.pack(8, now),
+            _INT8.pack(8, now),
         )
-    buffer += TRAILER
-    return Encoded(
-        batch=batch,
-        payload=bytes(buffer),
-        rows=len(rows),
-        counts=Counter((row[_METRIC], row[_LOCAL_DATE]) for row in rows),
     )
+
+
+def _texts(*values: str) -> bytes:
+    encoded = [value.encode() for value in values]
+    return b"".join(_LENGTH.pack(len(text)) + text for text in encoded)

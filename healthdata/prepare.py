@@ -17,13 +17,14 @@ import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from math import isfinite
 from zoneinfo import ZoneInfo
 
+from healthdata.copy_encoding import UNIX_EPOCH, microseconds
 from healthdata.days import local_day
 from healthdata.metrics import METRICS, Metric
-from healthdata.normalized import RecordIn
+from healthdata.normalized import RecordIn, TimedRecord
 from healthdata.quality import (
     FLAGS,
     LOW_QUALITY,
@@ -54,7 +55,7 @@ SPIKE_CHECKED = frozenset(
 _METADATA_TEXTS: dict[tuple, str] = {}
 _MINUTE = timedelta(minutes=1)
 # Positions in a prepared row, whose order is healthdata.copy_encoding.ROW.
-METRIC, SOURCE_KEY, DEVICE, DEVICE_KIND, START, VALUE, QUALITY, FLAGS_AT = 0, 1, 2, 3, 4, 8, 10, 11
+METRIC, DEVICE, DEVICE_KIND, SOURCE_KEY, START, VALUE, QUALITY, FLAGS_AT = 0, 1, 2, 3, 4, 8, 10, 11
 
 
 class InvalidRecord(ValueError):
@@ -102,15 +103,15 @@ class Preparer:
         self.zone = zone
         self.rules: dict[tuple[str, str, str], Rule] = {}
 
-    def prepare(self, records: Iterable[RecordIn]) -> Prepared:
+    def prepare(self, records: Iterable[RecordIn | TimedRecord]) -> Prepared:
         """Rows ready to write, duplicates folded, spikes flagged, rejections counted by reason."""
         rejected: Counter = Counter()
         rows: dict[str, tuple] = {}
         valid = 0
-        row = self.row
+        row, timed_row = self.row, self.timed_row
         for record in records:
             try:
-                prepared = row(record)
+                prepared = timed_row(record) if type(record) is TimedRecord else row(record)
             except InvalidRecord as invalid:
                 rejected[invalid.reason] += 1
                 continue
@@ -127,7 +128,6 @@ class Preparer:
 
     def row(self, record: RecordIn) -> tuple:
         """One record as a row in healthdata.copy_encoding.ROW order; raises InvalidRecord."""
-        # Runs once per record: the common case reads the cached rule and inlines the checks.
         rule = self.rules.get((record.metric, record.unit, record.device_kind)) or self.rule(
             record.metric, record.unit, record.device_kind
         )
@@ -141,11 +141,46 @@ class Preparer:
             raise InvalidRecord("naive_datetime")
         elif end < start:
             raise InvalidRecord("end_before_start")
-        value = record.value
+        moment = end if rule.on_end_day else start
+        if moment is not start:
+            offset = moment.utcoffset()
+        if offset:  # the moment's own non-zero offset places it (healthdata.days.local_day, inlined)
+            day, minutes = moment.date(), offset // _MINUTE
+        else:
+            day, minutes = local_day(moment, self.zone)
+        return self._row(
+            rule, record.value, record.secondary_value, record.unit, microseconds(start), microseconds(end),
+            minutes, day, record.source_key or _derived_key(record), record.device, record.metadata,
+        )  # fmt: skip
+
+    def timed_row(self, record: TimedRecord) -> tuple:
+        """`row` for a record whose times a parser has read already: the hot path of a large import."""
+        rule = self.rules.get((record.metric, record.unit, record.device_kind)) or self.rule(
+            record.metric, record.unit, record.device_kind
+        )
+        start, end = record.start, record.end
+        if end < start:
+            raise InvalidRecord("end_before_start")
+        if rule.on_end_day:
+            moment, minutes, day = end, record.end_offset, record.end_day
+        else:
+            moment, minutes, day = start, record.start_offset, record.start_day
+        if not minutes:  # a plain UTC time: the user's zone places it, as healthdata.days.local_day does
+            day, minutes = (UNIX_EPOCH + timedelta(microseconds=moment)).astimezone(self.zone).date(), None
+        return self._row(
+            rule, record.value, None, record.unit, start, end, minutes, day, record.source_key, record.device,
+            record.metadata,
+        )  # fmt: skip
+
+    def _row(
+        self, rule: Rule, value, secondary, unit: str, start: int, end: int, minutes: int | None, day: date,
+        key: str, device: str, metadata: Mapping,
+    ) -> tuple:  # fmt: skip
+        """The checks, conversion and quality that `row` and `timed_row` share; runs once per record."""
+        original = value
         if type(value) is not float or not isfinite(value):
             value = _number(value)
         value = value * rule.factor + rule.offset
-        secondary = record.secondary_value
         if secondary is not None:
             secondary = rule.convert(_number(secondary))
         if not rule.low <= value <= rule.high or (
@@ -156,29 +191,21 @@ class Preparer:
             flags, quality = 0, rule.points
         else:
             flags, quality = EDGE_OF_RANGE, rule.edge_quality
-        moment = end if rule.on_end_day else start
-        if moment is not start:
-            offset = moment.utcoffset()
-        if offset:  # the moment's own non-zero offset places it (healthdata.days.local_day, inlined)
-            day, minutes = moment.date(), offset // _MINUTE
-        else:
-            day, minutes = local_day(moment, self.zone)
-            if minutes is None:
-                flags |= NO_OFFSET
-        metadata = record.metadata
+        if minutes is None:
+            flags |= NO_OFFSET
         if rule.identity:
             text = metadata_text(metadata) if metadata else "{}"
         else:
             flags |= CONVERTED
-            if not metadata and type(record.value) is float:  # the value as written, without json.dumps
-                text = f"{rule.original_text}{record.value!r}}}}}"
+            if not metadata and type(original) is float:  # the value as written, without json.dumps
+                text = f"{rule.original_text}{original!r}}}}}"
             else:
-                text = metadata_text({**metadata, "original": {"value": record.value, "unit": record.unit}})
+                text = metadata_text({**metadata, "original": {"value": original, "unit": unit}})
         if quality < LOW_QUALITY:
             flags |= LOW_QUALITY_FLAG
         return (  # in the order of healthdata.copy_encoding.ROW
-            rule.metric.code, record.source_key or _derived_key(record), record.device[:128], rule.kind,
-            start, end, minutes, day, value, secondary, quality, flags, text,
+            rule.metric.code, device[:128], rule.kind, key, start, end, minutes, day, value, secondary,
+            quality, flags, text,
         )  # fmt: skip
 
 

@@ -1,6 +1,5 @@
 """The 0-100 quality score of records and daily values; the formula is in docs/quality.md."""
 
-from datetime import datetime
 from statistics import median
 
 from healthdata.metrics import SOURCES, Metric
@@ -75,9 +74,10 @@ def record_quality(kind_score: int, flags: int) -> int:
     return round(kind_score * plausibility)
 
 
-def spike_positions(samples: list[tuple[datetime, float]]) -> list[int]:
-    """Positions of samples (time, value), in time order, far from both close neighbours."""
+def spike_positions(samples: list[tuple[int, float]]) -> list[int]:
+    """Positions of samples (time in microseconds, value), in time order, far from both close neighbours."""
     values = [value for _, value in samples]
+    window = SPIKE_WINDOW_SECONDS * 1_000_000
     spikes = []
     for position in range(1, len(values) - 1):
         before, value, after = values[position - 1], values[position], values[position + 1]
@@ -87,7 +87,7 @@ def spike_positions(samples: list[tuple[datetime, float]]) -> list[int]:
         if not before or not after:
             continue
         (before_at, _), (at, _), (after_at, _) = samples[position - 1 : position + 2]
-        if (at - before_at).total_seconds() <= SPIKE_WINDOW_SECONDS >= (after_at - at).total_seconds():
+        if at - before_at <= window >= after_at - at:
             spikes.append(position)
     return spikes
 

@@ -8,11 +8,11 @@ day).
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import date, datetime, timedelta
 
 from django.db import IntegrityError, connection, transaction
 
-from healthdata.copy_encoding import COLUMN_TYPES, COLUMNS, ROW, Batch, Encoded
+from healthdata.copy_encoding import COLUMN_TYPES, COLUMNS, ROW, UNIX_EPOCH, Batch, Encoded, microseconds
 from healthdata.models import Record
 from healthdata.prepare import metadata_text
 
@@ -145,12 +145,13 @@ def _write_portable(batch: Batch, rows: list[tuple]) -> Written:
 
 
 def _content(row: tuple) -> tuple:
-    # In UTC: an aware time in a repeated hour (clocks going back) never equals one in another zone.
-    return tuple(_in_utc(row[position]) for position in _CONTENT_POSITIONS)
+    return tuple(row[position] for position in _CONTENT_POSITIONS)
 
 
-def _in_utc(value):
-    return value.astimezone(UTC) if isinstance(value, datetime) else value
+def _as_stored(value):
+    # Times as a prepared row holds them: an aware time in a repeated hour (clocks going back)
+    # never equals one in another zone, and microseconds compare exactly.
+    return microseconds(value) if isinstance(value, datetime) else value
 
 
 def _stored_content(batch: Batch, keys: list[str]) -> dict[str, tuple]:
@@ -161,7 +162,7 @@ def _stored_content(batch: Batch, keys: list[str]) -> dict[str, tuple]:
         ).values_list("source_key", *CONTENT)
         for source_key, *content in found:
             content[CONTENT.index("metadata")] = metadata_text(content[CONTENT.index("metadata")])
-            stored[source_key] = tuple(_in_utc(value) for value in content)
+            stored[source_key] = tuple(_as_stored(value) for value in content)
     return stored
 
 
@@ -188,6 +189,7 @@ def _adapted(row: tuple) -> tuple:
     operations = connection.ops
     adapted = list(row)
     for position in (ROW.index("start"), ROW.index("end")):
-        adapted[position] = operations.adapt_datetimefield_value(row[position])
+        moment = UNIX_EPOCH + timedelta(microseconds=row[position])
+        adapted[position] = operations.adapt_datetimefield_value(moment)
     adapted[_LOCAL_DATE] = operations.adapt_datefield_value(row[_LOCAL_DATE])
     return tuple(adapted)

@@ -16,6 +16,7 @@ with it.
 """
 
 import ctypes
+import gc
 import json
 import os
 import pickle  # nosec B403 # frames between a worker and the parser process it started, over a private pipe
@@ -35,7 +36,7 @@ from zoneinfo import ZoneInfo
 
 from healthdata.copy_encoding import Batch as CopyBatch
 from healthdata.copy_encoding import Encoded, encode
-from healthdata.normalized import RecordIn, SessionIn
+from healthdata.normalized import SessionIn
 from healthdata.prepare import Preparer
 from imports.parsers.apple_health import AppleHealthParser, open_export
 from imports.parsers.archives import ZipLimits, damaged_zip
@@ -118,11 +119,12 @@ def ready_batches(plan: Plan) -> Iterator[ReadyBatch | Finished]:
     began = time.monotonic()
     stream, size = open_export(Path(plan.path), ZipLimits(max_uncompressed_bytes=plan.max_uncompressed_bytes))
     with stream:
-        parser = AppleHealthParser(stream, size)
+        parser = AppleHealthParser(stream, size, timed=True)
         preparer = Preparer(plan.source, ZoneInfo(plan.zone))
         for batch in batches(parser, plan.skip, plan.batch_items, plan.progress_seconds):
-            records = [item for item in batch.items if type(item) is RecordIn]
-            sessions = [item for item in batch.items if type(item) is not RecordIn]
+            records, sessions = [], []
+            for item in batch.items:
+                (sessions if type(item) is SessionIn else records).append(item)
             prepared = preparer.prepare(records)
             copy_batch = CopyBatch(plan.user_id, plan.source, "import", plan.job_id, datetime.now(UTC))
             yield ReadyBatch(
@@ -236,9 +238,19 @@ def _die_with(parent: int) -> None:
         os._exit(1)
 
 
+def _collect_garbage_rarely() -> None:
+    """Reading makes millions of short-lived objects that form no cycles (attribute dicts, tuples):
+    at the collector's default thresholds it walks the batches in hand again and again for nothing.
+    What importing the modules left is set aside for good, and the young are collected rarely.
+    """
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 1_000)
+
+
 def main(arguments: list[str]) -> int:
     plan = Plan(**json.loads(arguments[0]))
     _die_with(int(arguments[1]))
+    _collect_garbage_rarely()
     out = sys.stdout.buffer
     try:
         for ready in ready_batches(plan):

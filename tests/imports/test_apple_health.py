@@ -2,12 +2,14 @@ import io
 import subprocess
 import sys
 import zipfile
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from healthdata.normalized import RecordIn, SessionIn
-from imports.parsers.apple_health import AppleHealthParser, open_export
+from healthdata.copy_encoding import microseconds
+from healthdata.normalized import RecordIn, SessionIn, TimedRecord
+from imports.parsers.apple_health import AppleHealthParser, DateReader, _parse_date, open_export
 from imports.parsers.base import ImportRejected
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "imports"
@@ -302,3 +304,79 @@ def test_parser_gives_the_same_items_whatever_the_chunk_size(monkeypatch):
     chunked = list(AppleHealthParser(io.BytesIO(content), len(content)))
 
     assert chunked == whole
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2025-01-14 07:42:10 -0500",
+        "2025-03-30 01:59:59 +0100",  # the last second before clocks go forward in Berlin
+        "2025-03-30 03:00:00 +0200",
+        "2025-10-26 02:30:00 +0200",  # the repeated hour, once in each offset
+        "2025-10-26 02:30:00 +0100",
+        "2024-02-29 23:59:59 +0530",
+        "2025-01-14 00:00:00 -0930",
+        "1999-12-31 23:59:59 +0000",  # before PostgreSQL's epoch, at offset zero
+        "2025-01-14T07:42:10-05:00",  # ISO 8601 as some apps write it: read, not remembered
+        "2025-01-14 07:42.10 -0500",  # read by datetime as 07:42:00.1, whatever the hour remembered
+    ],
+)
+def test_the_date_reader_reads_what_datetime_reads(text):
+    reader = DateReader()
+    reader.read("2025-01-14 07:00:00 -0500")
+    expected = _parse_date(text)
+    read = (microseconds(expected), expected.utcoffset() // timedelta(minutes=1), expected.date())
+
+    assert reader.read(text) == read
+    assert reader.read(text) == read  # from what it remembered of the hour
+
+
+def test_the_date_reader_reads_within_a_remembered_hour_exactly():
+    reader = DateReader()
+    reader.read("2025-01-14 07:00:00 -0500")
+    for minute, second in ((0, 1), (7, 9), (42, 10), (59, 59)):
+        text = f"2025-01-14 07:{minute:02}:{second:02} -0500"
+        expected = _parse_date(text)
+        assert reader.read(text) == (microseconds(expected), -300, expected.date())
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["2025-01-14 07:60:10 -0500", "2025-01-14 07:42:60 -0500", "2025-01-14 07:4x:10 -0500",
+     "2025-01-14 07: 4:10 -0500", "2025-02-30 07:42:10 -0500", "2025-01-14 07:42:10.250 -0500"],
+)  # fmt: skip
+def test_the_date_reader_refuses_an_unreadable_date_even_within_a_remembered_hour(text):
+    reader = DateReader()
+    reader.read("2025-01-14 07:00:00 -0500")
+
+    with pytest.raises(ImportRejected) as refused:
+        reader.read(text)
+    assert refused.value.code == "bad_date"
+
+
+def test_the_date_reader_leaves_a_date_without_offset_to_ingest():
+    assert DateReader().read("2025-01-14 07:42:10") is None
+
+
+def test_timed_items_carry_the_same_times_as_records():
+    plain, _ = parse(FIXTURES / "apple_export_small.xml")
+    with open(FIXTURES / "apple_export_small.xml", "rb") as stream:
+        timed = list(AppleHealthParser(stream, 1, timed=True))
+
+    assert len(timed) == len(plain)
+    for record, item in zip(plain, timed, strict=True):
+        if type(item) is not TimedRecord:
+            assert item == record
+            continue
+        end = record.end or record.start
+        assert (item.metric, item.value, item.unit, item.source_key) == (
+            record.metric, record.value, record.unit, record.source_key
+        )  # fmt: skip
+        assert (item.start, item.end) == (microseconds(record.start), microseconds(end))
+        assert (item.start_offset, item.start_day) == (
+            record.start.utcoffset() // timedelta(minutes=1), record.start.date()
+        )  # fmt: skip
+        assert (item.end_offset, item.end_day) == (end.utcoffset() // timedelta(minutes=1), end.date())
+        assert (item.device, item.device_kind, item.metadata) == (
+            record.device, record.device_kind, record.metadata
+        )  # fmt: skip

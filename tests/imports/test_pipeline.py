@@ -13,9 +13,13 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
+from healthdata.ingest import ingest
 from healthdata.models import DailyRollup, Record, Session
+from healthdata.normalized import Origin
+from healthdata.quality import FLAGS
 from imports import pipeline, services
 from imports.models import ImportJob
+from imports.parsers.apple_health import AppleHealthParser
 from imports.services import run_import
 from tests.imports.test_services import FIXTURES, WorkerKilled, batch_ends, items_in, upload
 
@@ -286,3 +290,98 @@ def test_heartbeats_count_towards_a_batch_so_that_memory_stays_bounded(tmp_path)
 
     assert sum(len(batch.items) for batch in cut) == 61
     assert any(len(batch.items) < 20 for batch in cut[:-2])  # a batch cut short by the beats it carries
+
+
+def _record(kind: str, unit: str, start: str, value: str, end: str = "", children: str = "") -> str:
+    attributes = (
+        f'type="HKQuantityTypeIdentifier{kind}" sourceName="Watch" unit="{unit}" '
+        f'startDate="{start}" endDate="{end or start}" value="{value}"'
+    )
+    return f" <Record {attributes}>{children}</Record>\n" if children else f" <Record {attributes}/>\n"
+
+
+EDGE_CASES = "".join(
+    [
+        '<?xml version="1.0" encoding="UTF-8"?>\n<HealthData locale="en_US">\n',
+        ' <ExportDate value="2025-10-27 21:03:11 +0100"/>\n',
+        _record("HeartRate", "count/min", "2025-03-30 01:59:59 +0100", "61"),  # clocks go forward next
+        _record("HeartRate", "count/min", "2025-03-30 03:00:00 +0200", "62"),
+        _record("HeartRate", "count/min", "2025-10-26 02:30:00 +0200", "63"),  # the repeated hour, twice
+        _record("HeartRate", "count/min", "2025-10-26 02:30:00 +0100", "64"),
+        _record("HeartRate", "count/min", "2025-01-14 03:00:00 +0000", "65"),  # the user's zone places it
+        _record("HeartRate", "count/min", "2025-01-14 07:42:10", "66"),  # no offset: rejected
+        _record("HeartRate", "count/min", "2025-01-14 08:00:00 +0530", "67"),
+        _record("HeartRate", "count/min", "1999-12-31 23:59:59 -0930", "68"),  # before PostgreSQL's epoch
+        _record("HeartRate", "count/min", "2025-01-15 10:00:00 -0500", "70"),  # 180 between close neighbours
+        _record("HeartRate", "count/min", "2025-01-15 10:01:00 -0500", "180"),
+        _record("HeartRate", "count/min", "2025-01-15 10:02:00 -0500", "71"),
+        _record("HeartRate", "count/min", "2025-01-15 10:03:00 -0500", "900"),  # implausible: rejected
+        _record("HeartRate", "count/min", "2025-01-15 10:04:00 -0500", "nan"),  # not finite: rejected
+        _record("HeartRate", "count/min", "2025-01-15 10:05:00 -0500", "n/a"),  # not a number: skipped
+        _record(
+            "HeartRate",
+            "count/min",
+            "2025-01-15 10:06:00 -0500",
+            "72",
+            children='<MetadataEntry key="HKMetadataKeyHeartRateMotionContext" value="1"/>',
+        ),
+        _record("HeartRate", "count/min", "2025-01-15 10:06:00 -0500", "73"),  # the same key again
+        _record(
+            "StepCount", "count", "2025-01-14 23:55:00 -0500", "120", end="2025-01-15 00:05:00 -0500"
+        ),  # across midnight
+        _record("StepCount", "count", "2025-01-16 10:00:00 -0500", "50", end="2025-01-16 09:00:00 -0500"),
+        _record(
+            "DistanceWalkingRunning",
+            "km",
+            "2025-01-16 10:00:00 -0500",
+            "1.25",
+            end="2025-01-16 10:20:00 -0500",
+        ),
+        _record("BodyMass", "lb", "2025-01-16 07:00:00 -0500", "166.81"),
+        _record("BodyMassIndex", "count", "2025-01-16 07:00:00 -0500", "24.1"),
+        _record("OxygenSaturation", "%", "2025-01-16 07:00:00 -0500", "0.97"),
+        _record("BodyTemperature", "degF", "2025-01-16 07:00:00 -0500", "98.6"),
+        _record(
+            "HeartRateVariabilitySDNN",
+            "ms",
+            "2025-01-16 03:00:00 -0500",
+            "48.2",
+            end="2025-01-16 03:01:00 -0500",
+            children=(
+                "<HeartRateVariabilityMetadataList>"
+                '<InstantaneousBeatsPerMinute bpm="61" time="3:00:01.10 AM"/>'
+                '<InstantaneousBeatsPerMinute bpm="63" time="3:00:02.05 AM"/>'
+                "</HeartRateVariabilityMetadataList>"
+            ),
+        ),
+        "</HealthData>\n",
+    ]
+)
+
+
+def test_the_import_pipeline_stores_what_ingest_stores_from_the_same_export(
+    user, other_user, in_process, tmp_path
+):
+    """The pipeline's own reading of dates and encoding for COPY against the general ingest path."""
+    export = tmp_path / "export.xml"
+    export.write_text(EDGE_CASES)
+    for person in (user, other_user):
+        person.timezone = "America/New_York"
+        person.save()
+    with open(export, "rb") as stream:
+        parser = AppleHealthParser(stream, export.stat().st_size)
+        expected = ingest(user=user, source="apple_health", records=list(parser), origin=Origin("import"))
+
+    job = imported(other_user, export)
+
+    assert job.status == "succeeded", job.error_message
+    assert stored(other_user) == stored(user)
+    assert len(stored(user)) == 18
+    assert (
+        job.rejected
+        == expected.rejected
+        == {"naive_datetime": 1, "implausible_value": 1, "end_before_start": 1, "invalid_value": 1}
+    )
+    assert rollups(other_user) == rollups(user)
+    flagged = Record.objects.filter(user=other_user, value=180).get()
+    assert flagged.flags & FLAGS["spike"]
