@@ -119,6 +119,8 @@ _NO_METADATA = RecordIn._field_defaults["metadata"]
 DEVICE_FIELD = re.compile(r"(\w+):([^,>]*)")
 APPLE_DATE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}")
 DATE_READER_HOURS = 20_000  # hours remembered: a few megabytes
+# ":MM:SS" -> microseconds into the hour, for every valid minute and second.
+MINUTES_AND_SECONDS = {f":{m:02}:{s:02}": (m * 60 + s) * 1_000_000 for m in range(60) for s in range(60)}
 DOCTYPE = re.compile(rb"<!DOCTYPE\s+([\w:.-]+)\s*([^\[>]*)(\[.*?\]\s*)?>", re.DOTALL)
 
 
@@ -165,7 +167,7 @@ class AppleHealthParser:
         self.pending: list[Item] = []
         self.sleep = SleepGrouper("apple_health")
         self.devices: dict[tuple[str, str], tuple[str, str, str]] = {}
-        self.series: dict[tuple[str, str, str], tuple] = {}
+        self.series: dict[tuple[str, str, str, str], tuple] = {}
         self.export_offset: timedelta | None = None
         self.record: dict | None = None
         self.metadata: dict | None = None
@@ -311,25 +313,27 @@ class AppleHealthParser:
 
     def _record(self, attrs: dict, metadata: dict | None, beats: list | None) -> None:
         """The hot path: one top-level Record, most of them quantity samples."""
-        kind = attrs.get("type", "")
-        series_key = (kind, attrs.get("sourceName", ""), attrs.get("device", ""))
+        series_key = (
+            attrs.get("type", ""),
+            attrs.get("sourceName", ""),
+            attrs.get("device", ""),
+            attrs.get("unit", ""),
+        )
         series = self.series.get(series_key) or self._describe_series(series_key)
-        metric = series[0]
+        metric, unit, device, device_kind, key_prefix = series
         if metric is None:
-            self._other_record(kind, attrs)
+            self._other_record(series_key[0], attrs)
             return
         try:
             value = float(attrs["value"])
         except (KeyError, ValueError):
             self.report.skipped["value is not a number"] += 1
             return
-        unit = attrs.get("unit", "")
-        unit = "fraction" if unit == "%" else UNIT_FIXES.get((metric, unit), unit)
         start_text, end_text = attrs["startDate"], attrs["endDate"]
         if beats:
             metadata = {**(metadata or {}), "beats": beats}
             self.detail += len(beats)
-        key = f"{series[3]}{start_text}|{end_text}"
+        key = f"{key_prefix}{start_text}|{end_text}"
         if self.dates is not None:
             start = self.dates.read(start_text)
             end = start if end_text == start_text else self.dates.read(end_text)
@@ -338,7 +342,7 @@ class AppleHealthParser:
                     _new_timed(
                         (
                             metric, value, unit, start[0], end[0], start[1], start[2], end[1], end[2], key,
-                            series[1], series[2], metadata or _NO_METADATA,
+                            device, device_kind, metadata or _NO_METADATA,
                         )
                     )
                 )  # fmt: skip
@@ -353,24 +357,21 @@ class AppleHealthParser:
                     unit,
                     _parse_date(end_text) if end_text != start_text else None,
                     key,
-                    series[1],
-                    series[2],
+                    device,
+                    device_kind,
                     None,
                     metadata or _NO_METADATA,
                 )
             )
         )
 
-    def _describe_series(self, series_key: tuple[str, str, str]) -> tuple:
-        """(metric or None, device label, device kind, key prefix) for one type, source and device."""
-        kind, source_name, device_text = series_key
+    def _describe_series(self, series_key: tuple[str, str, str, str]) -> tuple:
+        """(metric or None, unit, device label, device kind, key prefix) of a type, source, device, unit."""
+        kind, source_name, device_text, unit = series_key
+        metric = QUANTITY_METRICS.get(kind)
         device, device_kind, device_id = _describe_device(source_name, device_text)
-        series = (
-            QUANTITY_METRICS.get(kind),
-            device,
-            device_kind,
-            f"{_series_id(kind, source_name, device_id)}|",
-        )
+        unit = "fraction" if unit == "%" else UNIT_FIXES.get((metric, unit), unit)
+        series = (metric, unit, device, device_kind, f"{_series_id(kind, source_name, device_id)}|")
         self.series[series_key] = series
         return series
 
@@ -516,20 +517,21 @@ class DateReader:
     """Apple's dates (`2025-01-14 07:42:10 -0500`) read as (Unix microseconds, offset minutes, local date).
 
     A date's day, hour and offset are read by `datetime`, which checks them, once per hour of the
-    file; within the hour only the minutes and seconds are read, as integers. Nothing else in an
-    import is done as often. `read` returns None for a date without an offset (which ingest rejects
-    in its own words) and raises ImportRejected for an unreadable one, as `_parse_date` does.
+    file; within the hour, `:MM:SS` is looked up among the hour's 3,600 valid ones. Nothing else in
+    an import is done as often. `read` returns None for a date without an offset (which ingest
+    rejects in its own words) and raises ImportRejected for an unreadable one, as `_parse_date` does.
     """
 
     def __init__(self) -> None:
-        self.hours: dict[str, tuple[int, int, date]] = {}
+        # "2025-01-14 07" -> (the hour's start in microseconds, offset minutes, local date, offset text)
+        self.hours: dict[str, tuple[int, int, date, str]] = {}
 
     def read(self, text: str) -> tuple[int, int, date] | None:
-        hour = self.hours.get(text[:13] + text[19:])
-        if hour is not None and text[16] == ":":
-            minutes, seconds = text[14:16], text[17:19]
-            if minutes.isdigit() and seconds.isdigit() and minutes < "60" and seconds < "60":
-                return hour[0] + (int(minutes) * 60 + int(seconds)) * 1_000_000, hour[1], hour[2]
+        hour = self.hours.get(text[:13])
+        if hour is not None and text[19:] == hour[3]:
+            within = MINUTES_AND_SECONDS.get(text[13:19])
+            if within is not None:
+                return hour[0] + within, hour[1], hour[2]
         return self._read_hour(text)
 
     def _read_hour(self, text: str) -> tuple[int, int, date] | None:
@@ -541,8 +543,8 @@ class DateReader:
         if APPLE_DATE.fullmatch(text):
             if len(self.hours) >= DATE_READER_HOURS:
                 self.hours.clear()
-            hour_start = read[0] - (moment.minute * 60 + moment.second) * 1_000_000
-            self.hours[text[:13] + text[19:]] = (hour_start, read[1], read[2])
+            hour_start = read[0] - MINUTES_AND_SECONDS[text[13:19]]
+            self.hours[text[:13]] = (hour_start, read[1], read[2], text[19:])
         return read
 
 
