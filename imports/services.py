@@ -321,25 +321,28 @@ def _run_ready(job: ImportJob, token: str) -> None:
         reader = ReadAhead(iter(parser_process), depth=READ_AHEAD_BATCHES, wait_seconds=PROGRESS_SECONDS)
     else:
         reader = ReadAhead(ready_batches(plan), wait_seconds=PROGRESS_SECONDS)
+    refresher = RollupRefresher(job.user)
     fraction_done = 0.0
     try:
         for ready in reader:
             if ready is None:
                 _beat(job, token, fraction_done)
             elif isinstance(ready, Finished):
+                refresher.close()
                 report, seconds = {**ready.report, "presets": []}, ready.parse_seconds
                 _finish(job, token, tally, report=report, rejected_rows=[], parse_seconds=seconds)
             else:
                 written = _commit_ready(job, token, ready, tally)
                 fraction_done = ready.fraction_done
-                _refresh_settled_days(job, token, tally, written)
+                _refresh_settled_days(refresher, tally, written)
     finally:
+        refresher.close(quietly=True)  # the error to report, if any, is already on its way
         if parser_process is not None:
             parser_process.close()
 
 
-def _refresh_settled_days(job: ImportJob, token: str, tally: Tally, written: set[str]) -> None:
-    """Refresh the rollups of metrics the last batch did not touch while the parser reads on.
+def _refresh_settled_days(refresher: "RollupRefresher", tally: Tally, written: set[str]) -> None:
+    """Have the rollups of metrics the last batch did not touch refreshed while the import goes on.
 
     An export comes grouped by type, so a metric is usually done once the batches move past it.
     Should one come back (another source, a summary at the end), its days are touched again and
@@ -347,8 +350,61 @@ def _refresh_settled_days(job: ImportJob, token: str, tally: Tally, written: set
     """
     settled = {pair for pair in tally.days if pair[0] not in written}
     if len(settled) >= ROLLUP_DAYS_PER_BEAT:
-        _refresh_rollups(job, token, settled)
+        refresher.refresh(settled)
         tally.days -= settled
+
+
+class RollupRefresher:
+    """Refreshes the rollups of settled days on a database connection of its own, in a thread.
+
+    The writer's batches are committed before their days are handed over, so the second connection
+    sees them; meanwhile the writer goes on with the next batches, and PostgreSQL works on both.
+    When the writer holds a transaction around the whole import (a test's), another connection
+    could not see its batches, so the days are refreshed in the writer's own thread instead. An
+    error in the thread is raised in the writer at the next hand-over or at `close`.
+    """
+
+    def __init__(self, user) -> None:
+        self.user = user
+        self.inline = connection.in_atomic_block
+        self.days: queue.Queue = queue.Queue()
+        self.error: BaseException | None = None
+        self.thread: threading.Thread | None = None
+
+    def refresh(self, days: set[tuple[str, date]]) -> None:
+        self._raise_error()
+        if self.inline:
+            rollups.refresh(user=self.user, days=days)
+            return
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._work, name="import-rollups", daemon=True)
+            self.thread.start()
+        self.days.put(days)
+
+    def close(self, quietly: bool = False) -> None:
+        """Wait for the days handed over so far; raise the thread's error unless `quietly`."""
+        if self.thread is not None:
+            self.days.put(None)
+            self.thread.join()
+            self.thread = None
+        if not quietly:
+            self._raise_error()
+
+    def _raise_error(self) -> None:
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+
+    def _work(self) -> None:
+        try:
+            while (days := self.days.get()) is not None:
+                rollups.refresh(user=self.user, days=days)
+        except BaseException as error:  # raised in the writer by close() or the next hand-over
+            self.error = error
+            while self.days.get() is not None:  # let close() through
+                pass
+        finally:
+            connection.close()
 
 
 class ReadAhead:

@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import zipfile
 from datetime import timedelta
@@ -385,3 +386,53 @@ def test_the_import_pipeline_stores_what_ingest_stores_from_the_same_export(
     assert rollups(other_user) == rollups(user)
     flagged = Record.objects.filter(user=other_user, value=180).get()
     assert flagged.flags & FLAGS["spike"]
+
+
+def _refreshes_by_thread(monkeypatch, fail_in_thread: bool = False) -> list[str]:
+    threads = []
+    real = services.rollups.refresh
+
+    def refresh(**arguments):
+        threads.append(threading.current_thread().name)
+        if fail_in_thread and threading.current_thread() is not threading.main_thread():
+            raise RuntimeError("the database went away")
+        return real(**arguments)
+
+    monkeypatch.setattr(services.rollups, "refresh", refresh)
+    return threads
+
+
+@pytest.mark.django_db(transaction=True)
+def test_settled_days_are_refreshed_on_a_connection_of_their_own_while_the_import_goes_on(
+    user, in_process, monkeypatch
+):
+    monkeypatch.setattr(services, "BATCH_ITEMS", 3)
+    monkeypatch.setattr(services, "ROLLUP_DAYS_PER_BEAT", 1)
+    threads = _refreshes_by_thread(monkeypatch)
+
+    job = imported(user, FIXTURES / "apple_export_small.xml")
+
+    assert job.status == "succeeded"
+    assert "import-rollups" in threads  # mid-import, beside the writer
+    assert threads[-1] == threading.main_thread().name  # the rest at the end, after the last write
+    written = rollups(user)
+    monkeypatch.undo()
+    days = set(Record.objects.filter(user=user).values_list("metric", "local_date"))
+    services.rollups.refresh(user=user, days=days)
+    assert rollups(user) == written  # as a refresh of every day from scratch makes them
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_refresh_beside_the_writer_hands_the_job_back(user, in_process, monkeypatch):
+    monkeypatch.setattr(services, "BATCH_ITEMS", 3)
+    monkeypatch.setattr(services, "ROLLUP_DAYS_PER_BEAT", 1)
+    _refreshes_by_thread(monkeypatch, fail_in_thread=True)
+    job = upload(user, FIXTURES / "apple_export_small.xml")
+
+    with pytest.raises(RuntimeError, match="went away"):
+        run_import(job.pk)
+
+    job.refresh_from_db()
+    assert job.status == "queued"
+    assert "RuntimeError" in job.error_message
+    assert not [thread for thread in threading.enumerate() if thread.name == "import-rollups"]
