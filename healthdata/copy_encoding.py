@@ -15,6 +15,7 @@ row's metric, device and device kind, which repeat from row to row, encoded once
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from operator import itemgetter
 from struct import Struct
 
 ROW = (
@@ -53,6 +54,7 @@ _NULL = _LENGTH.pack(-1)
 _INT2, _INT8, _FLOAT8 = Struct(">ih"), Struct(">iq"), Struct(">id")
 # From `start` to the version byte of `metadata`, as the fields of nearly every row come: an offset
 # and no secondary value. Others are written field by field.
+_METRIC_AND_DAY = itemgetter(ROW.index("metric"), ROW.index("local_date"))
 _USUAL_MIDDLE = Struct(">iqiqihiiidiihihiB")
 
 
@@ -90,7 +92,6 @@ def encode(batch: Batch, rows: list[tuple]) -> Encoded:
     head = _constants_head(batch)
     series: dict[tuple[str, str, str], bytes] = {}
     days: dict[date, int] = {}
-    counts: Counter = Counter()
     parts = [SIGNATURE]
     append = parts.append
     usual = _USUAL_MIDDLE.pack
@@ -102,7 +103,6 @@ def encode(batch: Batch, rows: list[tuple]) -> Encoded:
         number = days.get(day)
         if number is None:
             number = days[day] = day.toordinal() - POSTGRES_EPOCH_ORDINAL
-        counts[(metric, day)] += 1
         key_bytes = key.encode()
         append(named)
         append(_LENGTH.pack(len(key_bytes)))
@@ -126,6 +126,7 @@ def encode(batch: Batch, rows: list[tuple]) -> Encoded:
             append(_INT2.pack(2, quality) + _INT2.pack(2, flags) + _LENGTH.pack(length) + b"\x01")
         append(metadata_bytes)
     append(TRAILER)
+    counts = Counter(map(_METRIC_AND_DAY, rows))
     return Encoded(batch=batch, payload=b"".join(parts), rows=len(rows), counts=counts)
 
 
