@@ -4,7 +4,9 @@ Within one source, additive metrics recorded by several devices at once (iPhone 
 steps in one Apple Health export) are merged by time segment: every record's amount is spread evenly
 over its interval, the day is cut at every record boundary, and each segment takes the amount of the
 device that recorded most in it. Overlaps count once, and time only one device covered keeps that
-device's amount. docs/merging.md has worked examples.
+device's amount. On PostgreSQL that merge and the "last" reading are computed by the database;
+`merged_sum` and `aggregate`, which SQLite uses, are the reference they are tested against.
+docs/merging.md has worked examples.
 """
 
 from collections import defaultdict
@@ -14,7 +16,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from statistics import fmean
 
 from django.db import connection, transaction
-from django.db.models import Avg, Count, F, FloatField, Func, Max, Min, Q, Sum
+from django.db.models import Avg, Count, Max, Min, Q, Sum
 from django.db.models.functions import TruncHour
 
 from healthdata.metrics import METRICS, Metric
@@ -65,93 +67,154 @@ def _refresh_days(user, metric: Metric, days: list[date]) -> int:
         )
         .order_by()
     )
-    values = _group_values(metric, records, groups)
-    rollups = [_rollup(user, metric, group, values) for group in groups]
+    values = _group_values(user, metric, records, groups)
+    rollups = [_rollup(user, metric, group, values[group["local_date"]]) for group in groups]
     DailyRollup.objects.for_user(user).filter(metric=metric.code, local_date__in=days).delete()
     DailyRollup.objects.bulk_create(rollups)
     return len(rollups)
 
 
 def _records(user, metric: Metric, days: list[date]):
-    # The time bounds let the (user, metric, start) index narrow the scan; a day's records start at
-    # most a day before it (sleep is placed on the day it ends) and at most a day after (offsets).
+    after, before = _start_bounds(days)
     return (
         Record.objects.for_user(user)
         .filter(metric=metric.code, local_date__in=days)
-        .filter(
-            start__gte=_midnight(days[0] - timedelta(days=2)),
-            start__lt=_midnight(days[-1] + timedelta(days=2)),
-        )
+        .filter(start__gte=after, start__lt=before)
     )
+
+
+def _start_bounds(days: list[date]) -> tuple[datetime, datetime]:
+    # The time bounds let the (user, metric, start) index narrow the scan; a day's records start at
+    # most a day before it (sleep is placed on the day it ends) and at most a day after (offsets).
+    return _midnight(days[0] - timedelta(days=2)), _midnight(days[-1] + timedelta(days=2))
 
 
 def _midnight(day: date) -> datetime:
     return datetime.combine(day, time.min, tzinfo=UTC)
 
 
-def _group_values(metric: Metric, records, groups: list[dict]) -> dict[tuple[date, str], float]:
-    """Each (day, source)'s value; only groups the database cannot finish are read sample by sample."""
+def _group_values(user, metric: Metric, records, groups: list[dict]) -> dict[date, dict[str, float]]:
+    """Each day's value of each source; groups one aggregate cannot finish get a second query."""
     simple = {"sum": "total", "mean": "mean", "min": "low", "max": "high"}
-    values = {}
-    sampled = []
+    values: dict[date, dict[str, float]] = defaultdict(dict)
+    unfinished = []
     for group in groups:
-        key = (group["local_date"], group["source"])
-        needs_samples = metric.aggregation == "last" or (metric.is_additive and group["devices"] > 1)
-        if needs_samples:
-            sampled.append(key)
+        if metric.aggregation == "last" or (metric.is_additive and group["devices"] > 1):
+            unfinished.append(group)
         else:
-            values[key] = group[simple[metric.aggregation]]
-    for key, samples in _samples(records, sampled).items():
-        values[key] = aggregate(metric, samples)
+            values[group["local_date"]][group["source"]] = group[simple[metric.aggregation]]
+    if unfinished:
+        for (day, source), value in _finished_values(user, metric, records, unfinished).items():
+            values[day][source] = value
     return values
 
 
+def _finished_values(user, metric: Metric, records, groups: list[dict]) -> dict[tuple[date, str], float]:
+    """The values one aggregate cannot give: several devices' merged sums, the "last" readings."""
+    keys = [(group["local_date"], group["source"]) for group in groups]
+    if connection.vendor != "postgresql":
+        return {key: aggregate(metric, samples) for key, samples in _samples(records, keys).items()}
+    if metric.aggregation == "last":
+        return _latest_in_database(records)
+    return _merged_in_database(user, metric, keys, max(group["devices"] for group in groups))
+
+
 def _samples(records, keys: list[tuple[date, str]]) -> dict[tuple[date, str], list[Sample]]:
-    if not keys:
-        return {}
     condition = Q(pk__in=[])
     for day, source in keys:
         condition |= Q(local_date=day, source=source)
-    fields = ("device", "value", "secondary_value", "quality")
+    fields = ("local_date", "source", "start", "end", "device", "value", "secondary_value", "quality")
     groups: dict[tuple[date, str], list[Sample]] = defaultdict(list)
-    if connection.vendor == "postgresql":
-        # Epoch seconds from the database: loading two timestamps per row costs more than the rest.
-        rows = (
-            records.filter(condition)
-            .annotate(start_s=_epoch("start"), end_s=_epoch("end"))
-            .values_list("local_date", "source", "start_s", "end_s", *fields)
-        )
-        for day, source, *sample in rows.iterator(chunk_size=10_000):
-            groups[(day, source)].append(Sample(*sample))
-        return groups
-    rows = records.filter(condition).values_list("local_date", "source", "start", "end", *fields)
-    for day, source, start, end, device, value, secondary, quality in rows.iterator(chunk_size=10_000):
+    for day, source, start, end, device, value, secondary, quality in (
+        records.filter(condition).values_list(*fields).iterator(chunk_size=10_000)
+    ):
         groups[(day, source)].append(
             Sample(start.timestamp(), end.timestamp(), device, value, secondary, quality)
         )
     return groups
 
 
-def _epoch(field: str) -> Func:
-    return Func(F(field), template="date_part('epoch', %(expressions)s)", output_field=FloatField())
+def _latest_in_database(records) -> dict[tuple[date, str], float]:
+    """The "last" value of every (day, source) group: the reading `aggregate` picks, in one query."""
+    latest = (
+        records.order_by("local_date", "source", "-start", "-end", "-value")
+        .distinct("local_date", "source")
+        .values_list("local_date", "source", "value")
+    )
+    return {(day, source): value for day, source, value in latest}
 
 
-def _rollup(user, metric: Metric, group: dict, values: dict[tuple[date, str], float]) -> DailyRollup:
-    day, source = group["local_date"], group["source"]
-    others = [value for (other_day, other), value in values.items() if other_day == day and other != source]
+def _merged_in_database(
+    user, metric: Metric, keys: list[tuple[date, str]], devices: int
+) -> dict[tuple[date, str], float]:
+    """`merged_sum` of each (day, source) group, computed by PostgreSQL: no record is read here.
+
+    Each interval becomes two rate changes. A window in time order keeps a running rate per device
+    (numbered within its group, at most `devices` of them), and each change counts the highest rate
+    until the next one. With a ROWS frame the changes of one moment see partial sums, but only the
+    last of them, whose sums are complete, lasts until a later moment; the others last zero seconds.
+    Instants are summed per device and moment, and the largest counts. Other sources' groups on the
+    same days are computed and dropped: filtering on days and sources keeps the plan a scan, where
+    a join on (day, source) pairs was planned as a nested loop when statistics lag behind an import.
+    """
+    days = sorted({day for day, _ in keys})
+    sources = sorted({source for _, source in keys})
+    where = (
+        "user_id = %s AND metric = %s AND start >= %s AND start < %s"
+        " AND local_date = ANY(%s) AND source = ANY(%s)"
+    )
+    parameters = [user.pk, metric.code, *_start_bounds(days), days, sources]
+    rates = ", ".join(
+        f"sum(change) FILTER (WHERE device_rank = {rank}) OVER moments" for rank in range(1, devices + 1)
+    )
+    table = Record._meta.db_table
+    sql = f"""
+        SELECT local_date, source, sum(amount) FROM (
+            SELECT local_date, source, (lead(moment) OVER moments - moment) * greatest(0, {rates}) AS amount
+            FROM (
+                SELECT local_date, source, value,
+                    date_part('epoch', start) AS opened, date_part('epoch', "end") AS closed,
+                    dense_rank() OVER (PARTITION BY local_date, source ORDER BY device COLLATE "C")
+                        AS device_rank
+                FROM {table}
+                WHERE {where} AND "end" > start
+            ) AS intervals,
+            LATERAL (VALUES (opened, value / (closed - opened)), (closed, -value / (closed - opened)))
+                AS changes (moment, change)
+            WINDOW moments AS (PARTITION BY local_date, source ORDER BY moment ROWS UNBOUNDED PRECEDING)
+            UNION ALL
+            SELECT local_date, source, max(amount) FROM (
+                SELECT local_date, source, start, sum(value) AS amount
+                FROM {table}
+                WHERE {where} AND "end" <= start
+                GROUP BY local_date, source, start, device
+            ) AS instants
+            GROUP BY local_date, source, start
+        ) AS amounts
+        GROUP BY local_date, source
+    """  # noqa: S608 # nosec B608 - the table and the number of devices come from code, every value is a parameter
+    with connection.cursor() as cursor:
+        cursor.execute(sql, parameters * 2)
+        wanted = set(keys)
+        return {(day, source): total for day, source, total in cursor.fetchall() if (day, source) in wanted}
+
+
+def _rollup(user, metric: Metric, group: dict, day_values: dict[str, float]) -> DailyRollup:
+    source, value = group["source"], day_values[group["source"]]
+    others = [other_value for other, other_value in day_values.items() if other != source]
     coverage = min(1_440, 60 * group["hours"])
     return DailyRollup(
         user=user,
         metric=metric.code,
-        local_date=day,
+        local_date=group["local_date"],
         source=source,
-        value=values[(day, source)],
+        value=value,
         secondary_value=group["secondary"],
         minimum=group["low"],
         maximum=group["high"],
         count=group["count"],
         coverage_minutes=coverage,
-        quality=daily_quality(metric, group["quality"], coverage, values[(day, source)], others),
+        quality=daily_quality(metric, group["quality"], coverage, value, others),
     )
 
 
@@ -167,7 +230,7 @@ def aggregate(metric: Metric, samples: list[Sample]) -> float:
         return min(s.value for s in samples)
     if metric.aggregation == "max":
         return max(s.value for s in samples)
-    return max(samples, key=lambda s: (s.start, s.end)).value
+    return max(samples, key=lambda s: (s.start, s.end, s.value)).value  # a tie takes the larger value
 
 
 def merged_sum(samples: list[Sample]) -> float:
