@@ -150,29 +150,42 @@ def _ranked_winner(ranked: list[Candidate]) -> tuple[Candidate, str]:
 
 
 def link_duplicate_sessions(user, session_ids: list[int]) -> int:
-    """Link each of these sessions to the same sleep or workout from another source; returns links made."""
-    linked = 0
-    for session in Session.objects.for_user(user).filter(pk__in=session_ids, duplicate_of__isnull=True):
-        twin = _twin(user, session)
-        if twin is not None:
-            session.duplicate_of = twin
-            session.save(update_fields=["duplicate_of"])
-            linked += 1
-    return linked
+    """Link each of these sessions to the same sleep or workout from another source; returns links made.
 
-
-def _twin(user, session: Session) -> Session | None:
-    """The earliest stored session of another source that is the same event as `session`."""
-    nearby = (
+    One query fetches every unlinked session that overlaps the span of them all, whatever many
+    sessions a batch brings (an import's hundreds of nights and workouts): each finds its twin there.
+    """
+    sessions = list(
+        Session.objects.for_user(user).filter(pk__in=session_ids, duplicate_of__isnull=True).order_by("pk")
+    )
+    if not sessions:
+        return 0
+    nearby = list(
         Session.objects.for_user(user)
-        .filter(kind=session.kind, duplicate_of__isnull=True)
-        .exclude(source=session.source)
-        .exclude(pk=session.pk)
-        .overlapping(session.start, session.end)
+        .filter(kind__in={session.kind for session in sessions}, duplicate_of__isnull=True)
+        .overlapping(min(session.start for session in sessions), max(session.end for session in sessions))
+        .only("kind", "source", "activity_type", "start", "end")
         .order_by("pk")
     )
+    linked = []
+    for session in sessions:
+        twin = _twin(session, nearby)
+        if twin is not None:
+            session.duplicate_of = twin
+            linked.append(session)
+    Session.objects.bulk_update(linked, ["duplicate_of"])
+    return len(linked)
+
+
+def _twin(session: Session, nearby: list[Session]) -> Session | None:
+    """The earliest stored session of another source that is the same event as `session`."""
     for other in nearby:
-        if is_same_event(session, other):
+        if (
+            other.source != session.source
+            and other.start < session.end
+            and other.end > session.start
+            and is_same_event(session, other)
+        ):
             return other
     return None
 

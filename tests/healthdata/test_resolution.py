@@ -4,7 +4,7 @@ from healthdata.ingest import ingest
 from healthdata.metrics import METRICS
 from healthdata.models import Session
 from healthdata.normalized import Origin, RecordIn, SessionIn
-from healthdata.resolution import resolve
+from healthdata.resolution import link_duplicate_sessions, resolve
 from preferences.order import replace_order
 
 DAY = date(2025, 1, 14)
@@ -109,3 +109,32 @@ def test_linking_is_kept_when_the_same_sessions_are_ingested_again(user):
 
     linked = Session.objects.filter(duplicate_of__isnull=False)
     assert list(linked.values_list("source", flat=True)) == ["apple_health"]
+
+
+def test_a_batch_of_sessions_finds_each_its_own_twin_in_a_fixed_number_of_queries(
+    user, django_assert_max_num_queries
+):
+    days = range(0, 10 * 24 * 60, 24 * 60)
+    ingest(user=user, source="strava", records=[workout("strava", day, 34) for day in days], origin=SYNC)
+    ingest(
+        user=user, source="fitbit", records=[workout("fitbit", day + 600, 20) for day in days], origin=SYNC
+    )
+    ingest(
+        user=user,
+        source="apple_health",
+        records=[workout("apple_health", day + 1, 33) for day in days],
+        origin=SYNC,
+    )
+    apple = Session.objects.filter(user=user, source="apple_health")
+    twins = {session.start: session.duplicate_of for session in apple}
+    assert all(
+        twin.source == "strava" and twin.start == start - timedelta(minutes=1)
+        for start, twin in twins.items()
+    )
+    apple.update(duplicate_of=None)
+    ids = list(apple.values_list("pk", flat=True))
+
+    with django_assert_max_num_queries(3):  # the sessions, those near them, the links
+        linked = link_duplicate_sessions(user, ids)
+
+    assert linked == 10
