@@ -118,7 +118,7 @@ _new_timed = partial(tuple.__new__, TimedRecord)
 _NO_METADATA = RecordIn._field_defaults["metadata"]
 DEVICE_FIELD = re.compile(r"(\w+):([^,>]*)")
 APPLE_DATE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d{4}")
-DATE_READER_HOURS = 20_000  # hours remembered: a few megabytes
+DATE_READER_HOURS = 2_048  # hours remembered (half a megabyte): a type's samples come in time order
 # ":MM:SS" -> microseconds into the hour, for every valid minute and second.
 MINUTES_AND_SECONDS = {f":{m:02}:{s:02}": (m * 60 + s) * 1_000_000 for m in range(60) for s in range(60)}
 DOCTYPE = re.compile(rb"<!DOCTYPE\s+([\w:.-]+)\s*([^\[>]*)(\[.*?\]\s*)?>", re.DOTALL)
