@@ -6,7 +6,9 @@ complete data wins, ties going to priority. Every result names its candidates an
 The algorithm and worked examples are in docs/merging.md.
 """
 
+from bisect import bisect_left, bisect_right
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 
@@ -153,41 +155,55 @@ def link_duplicate_sessions(user, session_ids: list[int]) -> int:
     """Link each of these sessions to the same sleep or workout from another source; returns links made.
 
     One query fetches every unlinked session that overlaps the span of them all, whatever many
-    sessions a batch brings (an import's hundreds of nights and workouts): each finds its twin there.
+    sessions a batch brings (an import's hundreds of nights and workouts); each session, in the
+    order they were stored, finds its twin there among those not linked meanwhile.
     """
     sessions = list(
         Session.objects.for_user(user).filter(pk__in=session_ids, duplicate_of__isnull=True).order_by("pk")
     )
     if not sessions:
         return 0
-    nearby = list(
+    nearby = Nearby(
         Session.objects.for_user(user)
         .filter(kind__in={session.kind for session in sessions}, duplicate_of__isnull=True)
         .overlapping(min(session.start for session in sessions), max(session.end for session in sessions))
         .only("kind", "source", "activity_type", "start", "end")
-        .order_by("pk")
     )
     linked = []
     for session in sessions:
-        twin = _twin(session, nearby)
+        twin = nearby.twin_of(session)
         if twin is not None:
             session.duplicate_of = twin
+            nearby.linked.add(session.pk)
             linked.append(session)
     Session.objects.bulk_update(linked, ["duplicate_of"])
     return len(linked)
 
 
-def _twin(session: Session, nearby: list[Session]) -> Session | None:
-    """The earliest stored session of another source that is the same event as `session`."""
-    for other in nearby:
-        if (
-            other.source != session.source
-            and other.start < session.end
+class Nearby:
+    """Sessions in time order, for finding the ones that overlap a session without reading them all."""
+
+    def __init__(self, sessions: Iterable[Session]) -> None:
+        self.sessions = sorted(sessions, key=lambda session: session.start)
+        self.starts = [session.start for session in self.sessions]
+        self.longest = max((session.end - session.start for session in self.sessions), default=timedelta(0))
+        self.linked: set[int] = set()  # linked to a twin since they were read: no longer a twin
+
+    def twin_of(self, session: Session) -> Session | None:
+        """The earliest stored session of another source that is the same event as `session`."""
+        # Whatever overlaps `session` starts before its end and, lasting at most `longest`, after
+        # its start minus that.
+        first = bisect_right(self.starts, session.start - self.longest)
+        last = bisect_left(self.starts, session.end)
+        twins = [
+            other
+            for other in self.sessions[first:last]
+            if other.source != session.source
             and other.end > session.start
+            and other.pk not in self.linked
             and is_same_event(session, other)
-        ):
-            return other
-    return None
+        ]
+        return min(twins, key=lambda other: other.pk, default=None)
 
 
 def is_same_event(first: Session, second: Session) -> bool:

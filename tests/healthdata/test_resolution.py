@@ -138,3 +138,27 @@ def test_a_batch_of_sessions_finds_each_its_own_twin_in_a_fixed_number_of_querie
         linked = link_duplicate_sessions(user, ids)
 
     assert linked == 10
+
+
+def test_sessions_of_two_sources_linked_in_one_call_make_one_link_not_a_cycle(user):
+    ingest(user=user, source="strava", records=[workout("strava", 0, 34)], origin=SYNC)
+    ingest(user=user, source="fitbit", records=[workout("fitbit", 1, 33)], origin=SYNC)
+    Session.objects.filter(user=user).update(duplicate_of=None)
+    ids = list(Session.objects.filter(user=user).order_by("pk").values_list("pk", flat=True))
+
+    assert link_duplicate_sessions(user, ids) == 1
+
+    links = dict(Session.objects.filter(user=user).values_list("source", "duplicate_of__source"))
+    assert links == {"strava": "fitbit", "fitbit": None}  # the first stored links to the other
+
+
+def test_a_twin_is_found_among_many_sessions_of_other_lengths(user):
+    """Twins are looked up in time order: a long session that began well before still overlaps."""
+    ingest(user=user, source="oura", records=[sleep(-24 * 60, 30 * 60)], origin=SYNC)  # 30 hours
+    naps = [sleep(minute, 20) for minute in range(-20 * 60, 6 * 60, 97)]
+    ingest(user=user, source="withings", records=naps, origin=SYNC)
+    ingest(user=user, source="fitbit", records=[sleep(-24 * 60 + 5, 30 * 60 - 10)], origin=SYNC)
+
+    fitbit = Session.objects.get(user=user, source="fitbit")
+    assert fitbit.duplicate_of == Session.objects.get(user=user, source="oura")
+    assert not Session.objects.filter(source="withings", duplicate_of__isnull=False).exists()
