@@ -321,7 +321,7 @@ def _run_ready(job: ImportJob, token: str) -> None:
         reader = ReadAhead(iter(parser_process), depth=READ_AHEAD_BATCHES, wait_seconds=PROGRESS_SECONDS)
     else:
         reader = ReadAhead(ready_batches(plan), wait_seconds=PROGRESS_SECONDS)
-    refresher = RollupRefresher(job.user)
+    refresher = RollupRefresher(job, token)
     fraction_done = 0.0
     try:
         for ready in reader:
@@ -359,36 +359,62 @@ class RollupRefresher:
 
     The writer's batches are committed before their days are handed over, so the second connection
     sees them; meanwhile the writer goes on with the next batches, and PostgreSQL works on both.
+    Days are handed over in slices of ROLLUP_DAYS_PER_BEAT, one slice waiting at most: a writer
+    that gets ahead waits, and while it waits (here or at `close`) it keeps the job's heartbeat, so
+    a long refresh is not taken for a crash and a job no longer held stops the import (LeaseLost).
     When the writer holds a transaction around the whole import (a test's), another connection
     could not see its batches, so the days are refreshed in the writer's own thread instead. An
     error in the thread is raised in the writer at the next hand-over or at `close`.
     """
 
-    def __init__(self, user) -> None:
-        self.user = user
+    def __init__(self, job: ImportJob, token: str) -> None:
+        self.job = job
+        self.token = token
         self.inline = connection.in_atomic_block
-        self.days: queue.Queue = queue.Queue()
+        self.days: queue.Queue = queue.Queue(maxsize=1)
         self.error: BaseException | None = None
         self.thread: threading.Thread | None = None
+        self.stopping = False  # the thread has been told to stop
 
     def refresh(self, days: set[tuple[str, date]]) -> None:
         self._raise_error()
         if self.inline:
-            rollups.refresh(user=self.user, days=days)
+            _refresh_rollups(self.job, self.token, days)
             return
         if self.thread is None:
             self.thread = threading.Thread(target=self._work, name="import-rollups", daemon=True)
             self.thread.start()
-        self.days.put(days)
+        ordered = sorted(days)
+        for first in range(0, len(ordered), ROLLUP_DAYS_PER_BEAT):
+            self._hand_over(ordered[first : first + ROLLUP_DAYS_PER_BEAT])
 
     def close(self, quietly: bool = False) -> None:
-        """Wait for the days handed over so far; raise the thread's error unless `quietly`."""
+        """Wait for the days handed over so far; raise the thread's error unless `quietly`.
+
+        Quietly (the import is stopping on another error) it only waits, without a heartbeat.
+        """
         if self.thread is not None:
-            self.days.put(None)
-            self.thread.join()
+            if not self.stopping:
+                if quietly:
+                    self.days.put(None)
+                else:
+                    self._hand_over(None)
+                self.stopping = True
+            while self.thread.is_alive():
+                self.thread.join(PROGRESS_SECONDS)
+                if not quietly and self.thread.is_alive():
+                    _heartbeat(self.job, self.token)
             self.thread = None
         if not quietly:
             self._raise_error()
+
+    def _hand_over(self, days: list | None) -> None:
+        while True:
+            try:
+                self.days.put(days, timeout=PROGRESS_SECONDS)
+                return
+            except queue.Full:
+                _heartbeat(self.job, self.token)
 
     def _raise_error(self) -> None:
         if self.error is not None:
@@ -398,7 +424,7 @@ class RollupRefresher:
     def _work(self) -> None:
         try:
             while (days := self.days.get()) is not None:
-                rollups.refresh(user=self.user, days=days)
+                rollups.refresh(user=self.job.user, days=days)
         except BaseException as error:  # raised in the writer by close() or the next hand-over
             self.error = error
             while self.days.get() is not None:  # let close() through
@@ -560,8 +586,13 @@ def _refresh_rollups(job: ImportJob, token: str, days: set[tuple[str, date]]) ->
     ordered = sorted(days)
     for first in range(0, len(ordered), ROLLUP_DAYS_PER_BEAT):
         rollups.refresh(user=job.user, days=ordered[first : first + ROLLUP_DAYS_PER_BEAT])
-        if _held(job, token).update(heartbeat_at=timezone.now()) != 1:
-            raise LeaseLost
+        _heartbeat(job, token)
+
+
+def _heartbeat(job: ImportJob, token: str) -> None:
+    """Show the job is alive; raise LeaseLost if it is no longer held."""
+    if _held(job, token).update(heartbeat_at=timezone.now()) != 1:
+        raise LeaseLost
 
 
 def _held(job: ImportJob, token: str):

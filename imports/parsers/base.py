@@ -3,9 +3,9 @@
 from collections import Counter
 from dataclasses import dataclass, field
 
-from healthdata.normalized import RecordIn, SessionIn
+from healthdata.normalized import RecordIn, SessionIn, TimedRecord
 
-Item = RecordIn | SessionIn
+Item = RecordIn | SessionIn | TimedRecord  # TimedRecord: an Apple Health parser in timed mode
 
 
 class ImportRejected(Exception):

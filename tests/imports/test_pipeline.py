@@ -436,3 +436,61 @@ def test_a_failed_refresh_beside_the_writer_hands_the_job_back(user, in_process,
     assert job.status == "queued"
     assert "RuntimeError" in job.error_message
     assert not [thread for thread in threading.enumerate() if thread.name == "import-rollups"]
+
+
+def _slow_refreshes_in_thread(monkeypatch, seconds: float, meanwhile=None) -> list[str]:
+    """Refreshes in the rollup thread take `seconds`; `meanwhile()` runs during the first."""
+    real = services.rollups.refresh
+
+    def refresh(**arguments):
+        if threading.current_thread() is not threading.main_thread():
+            if meanwhile is not None:
+                meanwhile()
+            time.sleep(seconds)
+        return real(**arguments)
+
+    monkeypatch.setattr(services.rollups, "refresh", refresh)
+    beats_beside_a_refresh = []
+    real_heartbeat = services._heartbeat
+
+    def heartbeat(job, token):
+        if any(thread.name == "import-rollups" for thread in threading.enumerate()):
+            beats_beside_a_refresh.append(token)
+        real_heartbeat(job, token)
+
+    monkeypatch.setattr(services, "_heartbeat", heartbeat)
+    return beats_beside_a_refresh
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_writer_keeps_the_heartbeat_while_it_waits_for_a_slow_refresh(user, in_process, monkeypatch):
+    monkeypatch.setattr(services, "BATCH_ITEMS", 3)
+    monkeypatch.setattr(services, "ROLLUP_DAYS_PER_BEAT", 1)
+    monkeypatch.setattr(services, "PROGRESS_SECONDS", 0.05)
+    beats = _slow_refreshes_in_thread(monkeypatch, seconds=0.3)
+
+    job = imported(user, FIXTURES / "apple_export_small.xml")
+
+    assert job.status == "succeeded"
+    assert beats  # while the thread refreshed, not only between the final slices after it
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_job_taken_over_while_the_writer_waits_for_a_refresh_stops_and_leaves_no_thread(
+    user, in_process, monkeypatch
+):
+    monkeypatch.setattr(services, "BATCH_ITEMS", 3)
+    monkeypatch.setattr(services, "ROLLUP_DAYS_PER_BEAT", 1)
+    monkeypatch.setattr(services, "PROGRESS_SECONDS", 0.05)
+    job = upload(user, FIXTURES / "apple_export_small.xml")
+
+    def taken_over():
+        ImportJob.objects.filter(pk=job.pk).update(lease_token="another-worker")
+
+    _slow_refreshes_in_thread(monkeypatch, seconds=0.3, meanwhile=taken_over)
+
+    run_import(job.pk)  # stops on the lost lease, quietly
+
+    job.refresh_from_db()
+    assert (job.status, job.lease_token) == ("running", "another-worker")
+    assert not [thread for thread in threading.enumerate() if thread.name == "import-rollups"]
