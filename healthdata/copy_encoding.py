@@ -66,10 +66,6 @@ class Batch:
     origin_id: int | None
     now: datetime
 
-    @property
-    def constants(self) -> tuple:
-        return (self.user_id, self.source, self.origin_kind, self.origin_id, self.now, self.now)
-
 
 @dataclass
 class Encoded:

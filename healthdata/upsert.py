@@ -170,9 +170,8 @@ def _executemany_upsert(batch: Batch, rows: list[tuple]) -> None:
     if not rows:
         return
     table = Record._meta.db_table
-    names = ("user_id", "source", "origin_kind", "origin_id", "created", "updated", *ROW)
-    columns = ", ".join(_quoted(name) for name in names)
-    placeholders = ", ".join(["%s"] * len(names))
+    columns = _columns()
+    placeholders = ", ".join(["%s"] * len(COLUMNS))
     updates = ", ".join(f"{_quoted(name)} = excluded.{_quoted(name)}" for name in (*CONTENT, "updated"))
     now = connection.ops.adapt_datetimefield_value(batch.now)
     constants = (batch.user_id, batch.source, batch.origin_kind, batch.origin_id, now, now)

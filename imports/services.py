@@ -436,8 +436,8 @@ class RollupRefresher:
 class ReadAhead:
     """Parse in a thread while the caller writes: the database works while the next batch is read.
 
-    The parsers (and imports.pipeline) are pure, so only the calling thread touches the connection. At most
-    `depth` batches wait in memory; an error in the parser is raised in the caller. When no batch
+    The parsers (and imports.pipeline) are pure, so only the calling thread touches the connection.
+    At most `depth` batches wait in memory; an error in the parser is raised in the caller. When no batch
     comes within `wait_seconds` (a long stretch of skipped elements, or the items before a resume
     point), None is yielded so that the caller can still report progress.
     """
