@@ -4,6 +4,10 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# The C reader of Apple Health exports (setup.py); without a C compiler it is skipped with a warning
+# and exports are read in Python, more slowly.
+READER := imports/parsers/_apple_health$(shell $(PYTHON) -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))")
+READY := $(STAMP) $(READER)
 export DJANGO_SETTINGS_MODULE := config.settings
 
 .PHONY: help run test lint fmt migrate worker beat web demo bench bench-data bench-import bench-sync bench-load install clean
@@ -23,9 +27,12 @@ $(STAMP): requirements/base.txt requirements/prod.txt requirements/dev.txt
 	$(PY) -m pip install --quiet -r requirements/dev.txt
 	touch $(STAMP)
 
-install: $(STAMP)
+$(READER): imports/parsers/_apple_health.c setup.py $(STAMP)
+	$(PY) setup.py --quiet build_ext --inplace
 
-migrate: $(STAMP)
+install: $(READY)
+
+migrate: $(READY)
 	$(PY) manage.py migrate --no-input
 
 demo: migrate
@@ -36,32 +43,32 @@ run: demo
 	@echo "Serving on http://127.0.0.1:8000 (web, worker and beat). Ctrl-C stops all three."
 	$(VENV)/bin/honcho -f Procfile.embedded start
 
-web: $(STAMP)
+web: $(READY)
 	$(PY) manage.py runserver 127.0.0.1:8000
 
-worker: $(STAMP)
+worker: $(READY)
 	$(VENV)/bin/celery -A config worker -Q imports,sync,default --loglevel INFO
 
-beat: $(STAMP)
+beat: $(READY)
 	$(VENV)/bin/celery -A config beat --loglevel INFO
 
-test: $(STAMP)
+test: $(READY)
 	$(VENV)/bin/pytest
 
-lint: $(STAMP)
+lint: $(READY)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(PY) manage.py makemigrations --check --dry-run
 	$(VENV)/bin/bandit --quiet --recursive . --exclude ./.venv,./tests,./var --severity-level medium
 
-fmt: $(STAMP)
+fmt: $(READY)
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
 bench: bench-data bench-import bench-sync bench-load
 
 # Needs DATABASE_URL pointing at PostgreSQL; fills the records table to 20 million rows once.
-bench-data: $(STAMP)
+bench-data: $(READY)
 	$(PY) bench/bench_data.py
 
 clean:
@@ -69,16 +76,16 @@ clean:
 
 # Needs DATABASE_URL (PostgreSQL) and a broker; a 1,000,000-record Apple Health export through
 # upload → Celery worker → ingestion, next to the bare parse rate of the same file.
-bench-import: $(STAMP)
+bench-import: $(READY)
 	$(PY) bench/bench_import.py --records 1000000
 
 # A 365-day backfill of all five providers against the sandbox on a live test server: wall time,
 # requests per provider and endpoint, records/s (run it with DATABASE_URL on PostgreSQL).
-bench-sync: $(STAMP)
+bench-sync: $(READY)
 	$(VENV)/bin/pytest bench/bench_sync.py -q -s -p no:cacheprovider
 
 # Needs DATABASE_URL (PostgreSQL; its 50 users with a year of data each are kept between runs) and
 # REDIS_URL: gunicorn with the production settings under (a) 50 users browsing for 60 s, then (b) the
 # summary and aggregate endpoints at 16 connections with wrk (apt-get installs it when missing).
-bench-load: $(STAMP)
+bench-load: $(READY)
 	$(PY) bench/bench_load.py

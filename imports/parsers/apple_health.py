@@ -31,6 +31,11 @@ from imports.parsers.archives import ZipLimits, open_zip, sniff
 from imports.parsers.base import ImportRejected, Item, ParseReport
 from imports.parsers.sleep import SleepGrouper
 
+try:  # the C reader of quantity samples, built by `make install` (setup.py); Python reads them otherwise
+    from imports.parsers import _apple_health as accelerated
+except ImportError:  # pragma: no cover - depends on the build
+    accelerated = None
+
 CHUNK_BYTES = 256 * 1024
 MAX_PROLOGUE_BYTES = 4 * 1024 * 1024
 CONTROL_CHARACTERS = bytes(c for c in range(32) if c not in (9, 10, 13))
@@ -44,6 +49,11 @@ QUANTITY_METRICS = {
 # Apple writes the unit "count" for BMI; the value is kg/m².
 UNIT_FIXES = {("bmi", "count"): "kg/m2", ("bmi", ""): "kg/m2"}
 SLEEP_TYPE = "HKCategoryTypeIdentifierSleepAnalysis"
+HRV_TYPE = "HKQuantityTypeIdentifierHeartRateVariabilitySDNN"  # its records carry heartbeat lists
+# The children of a Record that mean something; anything else nested in a Record is ignored.
+RECORD_CHILDREN = frozenset(
+    {"MetadataEntry", "HeartRateVariabilityMetadataList", "InstantaneousBeatsPerMinute"}
+)
 SLEEP_STAGES = {
     "HKCategoryValueSleepAnalysisInBed": "in_bed",
     "HKCategoryValueSleepAnalysisAsleep": "asleep",
@@ -156,11 +166,15 @@ def _find_export_member(archive: zipfile.ZipFile) -> zipfile.ZipInfo:
 class AppleHealthParser:
     """Iterate an export's normalized records and sessions; `report` and `fraction_done` follow along."""
 
-    def __init__(self, stream: BinaryIO, total_bytes: int, timed: bool = False) -> None:
+    def __init__(
+        self, stream: BinaryIO, total_bytes: int, timed: bool = False, accelerate: bool = True
+    ) -> None:
         self.stream = stream
         # Timed: quantity samples come as TimedRecord, their dates read by a DateReader (the
-        # import pipeline's hot path); otherwise as RecordIn.
+        # import pipeline's hot path); otherwise as RecordIn. Timed, with the C reader built, most
+        # of them are read in C instead (imports/parsers/_apple_health.c): the same records, sooner.
         self.dates = DateReader() if timed else None
+        self.accelerated = timed and accelerate and accelerated is not None
         self.total_bytes = max(total_bytes, 1)
         self.bytes_read = 0
         self.report = ParseReport()
@@ -170,6 +184,7 @@ class AppleHealthParser:
         self.series: dict[tuple[str, str, str, str], tuple] = {}
         self.export_offset: timedelta | None = None
         self.record: dict | None = None
+        self.ignored = 0  # elements open inside the current Record that are not its children of interest
         self.metadata: dict | None = None
         self.beats: list | None = None
         self.correlation: dict | None = None
@@ -208,6 +223,16 @@ class AppleHealthParser:
         yield from self.sleep.flush()
 
     def _make_expat(self) -> expat.XMLParserType:
+        if self.accelerated:
+            return accelerated.Reader(
+                self._start,
+                self._end,
+                self._fast_series,
+                _forbid_doctype,
+                self.pending,
+                TimedRecord,
+                _NO_METADATA,
+            )
         parser = expat.ParserCreate()
         parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
         parser.EntityDeclHandler = _forbid_entity
@@ -228,21 +253,23 @@ class AppleHealthParser:
             head += chunk
         self.bytes_read = len(head)
         match = DOCTYPE.search(head)
-        if match is None:
-            return head
-        if b"<!ENTITY" in match.group(0):
-            raise ImportRejected(
-                "The XML declares entities, which an Apple Health export never does (XML bombs and "
-                "external-entity attacks rely on them). The file was not imported.",
-                "xml_entities",
-            )
-        if match.group(2).strip():
-            raise ImportRejected(
-                "The XML refers to an external DTD, which an Apple Health export never does. "
-                "The file was not imported.",
-                "xml_external_dtd",
-            )
-        return head[: match.start()] + head[match.end() :]
+        if match is not None:
+            if b"<!ENTITY" in match.group(0):
+                raise ImportRejected(
+                    "The XML declares entities, which an Apple Health export never does (XML bombs and "
+                    "external-entity attacks rely on them). The file was not imported.",
+                    "xml_entities",
+                )
+            if match.group(2).strip():
+                raise ImportRejected(
+                    "The XML refers to an external DTD, which an Apple Health export never does. "
+                    "The file was not imported.",
+                    "xml_external_dtd",
+                )
+            head = head[: match.start()] + head[match.end() :]
+        if b"<!DOCTYPE" in head:  # one the pattern could not read, or a second one
+            _forbid_doctype()
+        return head
 
     def _chunks(self, first: bytes) -> Iterator[bytes]:
         is_utf16 = first[:2] in (b"\xff\xfe", b"\xfe\xff")
@@ -253,7 +280,9 @@ class AppleHealthParser:
             self.bytes_read += len(chunk)
 
     def _start(self, name: str, attrs: dict) -> None:
-        if not self.root_seen:
+        if self.record is not None:
+            self._record_child(name, attrs)
+        elif not self.root_seen:
             self._check_root(name)
         elif name == "Record":
             if self.correlation is not None:
@@ -262,11 +291,6 @@ class AppleHealthParser:
                 self.record = attrs
         elif name == "MetadataEntry":
             self._add_metadata(attrs)
-        elif name == "InstantaneousBeatsPerMinute":
-            if self.beats is not None:
-                self.beats.append([_number(attrs.get("bpm")), attrs.get("time", "")])
-        elif name == "HeartRateVariabilityMetadataList":
-            self.beats = []
         elif name == "WorkoutStatistics":
             if self.workout is not None:
                 self.workout["statistics"][attrs.get("type", "")] = attrs
@@ -282,8 +306,22 @@ class AppleHealthParser:
         elif name == "ExportDate":
             self.export_offset = self._date(attrs.get("value", "")).utcoffset()
 
+    def _record_child(self, name: str, attrs: dict) -> None:
+        """Inside a Record: its metadata, an HRV record's heartbeats, or something ignored with its content."""
+        if self.ignored or name not in RECORD_CHILDREN:
+            self.ignored += 1
+        elif name == "MetadataEntry":
+            self._add_metadata(attrs)
+        elif name == "HeartRateVariabilityMetadataList":
+            if self.record.get("type") == HRV_TYPE:
+                self.beats = []
+        elif self.beats is not None:  # InstantaneousBeatsPerMinute
+            self.beats.append([_number(attrs.get("bpm")), attrs.get("time", "")])
+
     def _end(self, name: str) -> None:
-        if name == "Record" and self.record is not None:
+        if self.ignored:
+            self.ignored -= 1
+        elif name == "Record" and self.record is not None:
             record, self.record = self.record, None
             self._record(record, self.metadata, self.beats)
             self.metadata = self.beats = None
@@ -374,6 +412,15 @@ class AppleHealthParser:
         series = (metric, unit, device, device_kind, f"{_series_id(kind, source_name, device_id)}|")
         self.series[series_key] = series
         return series
+
+    def _fast_series(self, kind: str, source_name: str, device_text: str, unit: str) -> tuple | None:
+        """The series of a type, source, device and unit if the C reader may read its records itself.
+
+        Those of a quantity metric, but HRV's, whose heartbeat lists only this parser reads.
+        """
+        series_key = (kind, source_name, device_text, unit)
+        series = self.series.get(series_key) or self._describe_series(series_key)
+        return series if series[0] is not None and kind != HRV_TYPE else None
 
     def _other_record(self, kind: str, attrs: dict) -> None:
         if kind == SLEEP_TYPE:
@@ -628,6 +675,14 @@ def _forbid_entity(*args) -> None:
     raise ImportRejected(
         "The XML declares or references entities, which an Apple Health export never does (XML bombs and "
         "external-entity attacks rely on them). The file was not imported.",
+        "xml_entities",
+    )
+
+
+def _forbid_doctype() -> None:
+    raise ImportRejected(
+        "The XML has a document type declaration that cannot be read as an Apple Health export's. "
+        "The file was not imported.",
         "xml_entities",
     )
 
