@@ -56,6 +56,8 @@ _INT2, _INT8, _FLOAT8 = Struct(">ih"), Struct(">iq"), Struct(">id")
 # and no secondary value. Others are written field by field.
 _METRIC_AND_DAY = itemgetter(ROW.index("metric"), ROW.index("local_date"))
 _USUAL_MIDDLE = Struct(">iqiqihiiidiihihiB")
+_USUAL_FORMAT = _USUAL_MIDDLE.format.lstrip(">")
+_EMPTY_METADATA = b"{}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,46 +86,70 @@ def microseconds(moment: datetime) -> int:
 
 
 def encode(batch: Batch, rows: list[tuple]) -> Encoded:
-    """Encode prepared rows (healthdata.prepare) for `COPY ... (FORMAT BINARY)` into `COLUMNS`."""
+    """Encode prepared rows (healthdata.prepare) for `COPY ... (FORMAT BINARY)` into `COLUMNS`.
+
+    A usual row (an offset, no secondary value) is packed by one Struct made for its series'
+    constant fields and its key's length: the start of the row, the key and the usual fields, and
+    `{}` when it has no metadata. Other rows are written field by field.
+    """
     head = _constants_head(batch)
-    series: dict[tuple[str, str, str], bytes] = {}
+    series: dict[tuple[str, str, str], tuple[bytes, dict]] = {}
     days: dict[date, int] = {}
     parts = [SIGNATURE]
     append = parts.append
-    usual = _USUAL_MIDDLE.pack
     for row in rows:
         metric, device, kind, key, start, end, minutes, day, value, secondary, quality, flags, metadata = row
-        named = series.get((metric, device, kind))
-        if named is None:
-            named = series[(metric, device, kind)] = head + _texts(metric, device, kind)
+        found = series.get((metric, device, kind))
+        if found is None:
+            found = series[(metric, device, kind)] = (head + _texts(metric, device, kind), {})
+        named, packs = found
         number = days.get(day)
         if number is None:
             number = days[day] = day.toordinal() - POSTGRES_EPOCH_ORDINAL
         key_bytes = key.encode()
-        append(named)
-        append(_LENGTH.pack(len(key_bytes)))
-        append(key_bytes)
-        if metadata == "{}":
-            metadata_bytes, length = b"{}", 3
-        else:
-            metadata_bytes = metadata.encode()
-            length = len(metadata_bytes) + 1
         start -= POSTGRES_EPOCH_MICROSECONDS
         end -= POSTGRES_EPOCH_MICROSECONDS
         if minutes is not None and secondary is None:
+            empty = metadata == "{}"
+            pack = packs.get((len(key_bytes), empty))
+            if pack is None:
+                pack = packs[(len(key_bytes), empty)] = _usual_row(len(named), len(key_bytes), empty)
+            if empty:
+                append(
+                    pack(
+                        named, len(key_bytes), key_bytes, 8, start, 8, end, 2, minutes, 4, number, 8, value,
+                        -1, 2, quality, 2, flags, 3, 1, _EMPTY_METADATA,
+                    )
+                )  # fmt: skip
+                continue
+            metadata_bytes = metadata.encode()
             append(
-                usual(8, start, 8, end, 2, minutes, 4, number, 8, value, -1, 2, quality, 2, flags, length, 1)
-            )
-        else:
-            append(_INT8.pack(8, start) + _INT8.pack(8, end))
-            append(_NULL if minutes is None else _INT2.pack(2, minutes))
-            append(_LENGTH.pack(4) + _LENGTH.pack(number) + _FLOAT8.pack(8, value))
-            append(_NULL if secondary is None else _FLOAT8.pack(8, secondary))
-            append(_INT2.pack(2, quality) + _INT2.pack(2, flags) + _LENGTH.pack(length) + b"\x01")
+                pack(
+                    named, len(key_bytes), key_bytes, 8, start, 8, end, 2, minutes, 4, number, 8, value, -1,
+                    2, quality, 2, flags, len(metadata_bytes) + 1, 1,
+                )
+            )  # fmt: skip
+            append(metadata_bytes)
+            continue
+        metadata_bytes = metadata.encode()
+        append(named)
+        append(_LENGTH.pack(len(key_bytes)))
+        append(key_bytes)
+        append(_INT8.pack(8, start) + _INT8.pack(8, end))
+        append(_NULL if minutes is None else _INT2.pack(2, minutes))
+        append(_LENGTH.pack(4) + _LENGTH.pack(number) + _FLOAT8.pack(8, value))
+        append(_NULL if secondary is None else _FLOAT8.pack(8, secondary))
+        append(_INT2.pack(2, quality) + _INT2.pack(2, flags))
+        append(_LENGTH.pack(len(metadata_bytes) + 1) + b"\x01")
         append(metadata_bytes)
     append(TRAILER)
     counts = Counter(map(_METRIC_AND_DAY, rows))
     return Encoded(batch=batch, payload=b"".join(parts), rows=len(rows), counts=counts)
+
+
+def _usual_row(named: int, key: int, empty_metadata: bool):
+    """The pack function of a usual row whose constant fields and key take these many bytes."""
+    return Struct(f">{named}si{key}s{_USUAL_FORMAT}{'2s' if empty_metadata else ''}").pack
 
 
 def _constants_head(batch: Batch) -> bytes:
