@@ -37,7 +37,7 @@ from zoneinfo import ZoneInfo
 from healthdata.copy_encoding import Batch as CopyBatch
 from healthdata.copy_encoding import Encoded, encode
 from healthdata.normalized import SessionIn
-from healthdata.prepare import Preparer
+from healthdata.prepare import SOURCE_KEY, Preparer
 from imports.parsers.apple_health import AppleHealthParser, open_export
 from imports.parsers.archives import ZipLimits, damaged_zip
 from imports.parsers.base import ImportRejected
@@ -104,6 +104,9 @@ class ReadyBatch:
     encoded: Encoded
     accepted: int
     rejected: Counter = field(default_factory=Counter)
+    # Shares a source key with the batch before it, or carries sessions: the writer writes it with
+    # no other batch in flight (imports.services.WriterLanes).
+    alone: bool = False
 
 
 @dataclass
@@ -121,11 +124,13 @@ def ready_batches(plan: Plan) -> Iterator[ReadyBatch | Finished]:
     with stream:
         parser = AppleHealthParser(stream, size, timed=True)
         preparer = Preparer(plan.source, ZoneInfo(plan.zone))
+        keys_before: set[str] = set()
         for batch in batches(parser, plan.skip, plan.batch_items, plan.progress_seconds):
             records, sessions = [], []
             for item in batch.items:
                 (sessions if type(item) is SessionIn else records).append(item)
             prepared = preparer.prepare(records)
+            keys = {row[SOURCE_KEY] for row in prepared.rows}
             copy_batch = CopyBatch(plan.user_id, plan.source, "import", plan.job_id, datetime.now(UTC))
             yield ReadyBatch(
                 position=batch.position,
@@ -134,7 +139,9 @@ def ready_batches(plan: Plan) -> Iterator[ReadyBatch | Finished]:
                 encoded=encode(copy_batch, prepared.rows),
                 accepted=prepared.accepted,
                 rejected=prepared.rejected,
+                alone=bool(sessions) or not keys.isdisjoint(keys_before),
             )
+            keys_before = keys
     yield Finished(report=parser.report.as_dict(), parse_seconds=time.monotonic() - began)
 
 

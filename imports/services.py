@@ -22,7 +22,7 @@ import time
 import uuid
 import zipfile
 import zlib
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -51,6 +51,9 @@ BATCH_ITEMS = 5_000
 PROGRESS_SECONDS = 2.0
 ROLLUP_DAYS_PER_BEAT = 500  # (metric, day) pairs refreshed between two heartbeats
 READ_AHEAD_BATCHES = 4  # prepared batches held while the writer is busy: a few megabytes
+# How long a batch may wait for another transaction's rows (another import of the same records):
+# past it the batch fails and the job is handed back, rather than two writers waiting on each other.
+LANE_LOCK_TIMEOUT = "60s"
 MAX_REJECTED_ROWS = 1_000
 CSV_KINDS = ("csv", "cronometer", "myfitnesspal", "fitbit", "withings")
 
@@ -322,20 +325,29 @@ def _run_ready(job: ImportJob, token: str) -> None:
     else:
         reader = ReadAhead(ready_batches(plan), wait_seconds=PROGRESS_SECONDS)
     refresher = RollupRefresher(job, token)
+    # Inside a caller's transaction (a test's) other connections could not see its rows: one lane.
+    lanes = None if connection.in_atomic_block else WriterLanes(job, token, tally, refresher)
     fraction_done = 0.0
     try:
         for ready in reader:
             if ready is None:
                 _beat(job, token, fraction_done)
             elif isinstance(ready, Finished):
+                if lanes is not None:
+                    lanes.drain()
                 refresher.close()
                 report, seconds = {**ready.report, "presets": []}, ready.parse_seconds
                 _finish(job, token, tally, report=report, rejected_rows=[], parse_seconds=seconds)
             else:
-                written = _commit_ready(job, token, ready, tally)
+                if lanes is not None:
+                    lanes.write(ready)
+                else:
+                    written = _commit_ready(job, token, ready, tally)
+                    _refresh_settled_days(refresher, tally, written)
                 fraction_done = ready.fraction_done
-                _refresh_settled_days(refresher, tally, written)
     finally:
+        if lanes is not None:
+            lanes.close()  # a batch not yet committed is rolled back
         refresher.close(quietly=True)  # the error to report, if any, is already on its way
         if parser_process is not None:
             parser_process.close()
@@ -433,6 +445,110 @@ class RollupRefresher:
             connection.close()
 
 
+@dataclass(eq=False)
+class LaneWrite:
+    """One batch given to a lane; `done` is set once it has committed, or failed with `error`."""
+
+    ready: ReadyBatch
+    previous: "LaneWrite | None"
+    done: threading.Event = field(default_factory=threading.Event)
+    error: BaseException | None = None
+
+
+class Abandoned(Exception):
+    """The batch before this one failed, so this one is rolled back uncommitted."""
+
+
+class WriterLanes:
+    """Two batches written at once, each on a database connection of its own, committed in order.
+
+    PostgreSQL spends most of an import inserting rows and their index entries, one core per
+    connection. While one lane writes a batch, the other writes the next one beside it, so the
+    database can use both cores. Each batch still commits together with the checkpoint, and only
+    after the batch before it has committed: the checkpoint never passes a batch that is not stored,
+    and a crash loses at most the uncommitted pair, which the resumed run writes again. The counts
+    and the rollup hand-over follow the same order.
+
+    Two batches in flight never share a source key: a batch that shares one with the batch before
+    it, or carries sessions (their derived rows and links), is written alone, after the batch before
+    it has committed and before the next one starts. So a lane never waits inside the database for
+    the other lane; a wait on another import's rows ends after LANE_LOCK_TIMEOUT with an error that
+    hands the job back. The calling thread keeps the heartbeat while it waits for a lane.
+    """
+
+    def __init__(self, job: ImportJob, token: str, tally: Tally, refresher: "RollupRefresher") -> None:
+        self.job = job
+        self.token = token
+        self.tally = tally
+        self.refresher = refresher
+        self.inboxes: list[queue.Queue] = [queue.Queue(maxsize=1), queue.Queue(maxsize=1)]
+        self.threads: list[threading.Thread | None] = [None, None]
+        self.in_flight: deque[LaneWrite] = deque()
+        self.given = 0
+
+    def write(self, ready: ReadyBatch) -> None:
+        """Give a batch to the next lane, once the batch that lane wrote before has committed."""
+        if len(self.in_flight) == len(self.inboxes):
+            self._wait_for(self.in_flight.popleft())
+        lane = self.given % len(self.inboxes)
+        self.given += 1
+        task = LaneWrite(ready, self.in_flight[-1] if self.in_flight else None)
+        if self.threads[lane] is None:
+            self.threads[lane] = threading.Thread(
+                target=self._work, args=(self.inboxes[lane],), name=f"import-lane-{lane}", daemon=True
+            )
+            self.threads[lane].start()
+        self.inboxes[lane].put(task)
+        self.in_flight.append(task)
+
+    def drain(self) -> None:
+        """Wait until every batch given has committed; raise the first error."""
+        while self.in_flight:
+            self._wait_for(self.in_flight.popleft())
+
+    def close(self) -> None:
+        """Stop the lanes; a batch given but not committed is rolled back."""
+        for inbox, thread in zip(self.inboxes, self.threads, strict=True):
+            if thread is not None:
+                inbox.put(None)
+        for thread in self.threads:
+            if thread is not None:
+                thread.join()
+        self.threads = [None, None]
+
+    def _wait_for(self, task: LaneWrite) -> None:
+        while not task.done.wait(PROGRESS_SECONDS):
+            _heartbeat(self.job, self.token)
+        if task.error is not None:
+            raise task.error
+
+    def _work(self, inbox: queue.Queue) -> None:
+        try:
+            while (task := inbox.get()) is not None:
+                try:
+                    self._write(task)
+                except BaseException as error:  # raised in the calling thread by _wait_for
+                    task.error = error
+                finally:
+                    task.done.set()
+        finally:
+            connection.close()
+
+    def _write(self, task: LaneWrite) -> None:
+        previous, task.previous = task.previous, None  # no chain of every batch so far
+        if previous is not None and (task.ready.alone or previous.ready.alone):
+            _after(previous)
+        written = _commit_ready(self.job, self.token, task.ready, self.tally, after=previous)
+        _refresh_settled_days(self.refresher, self.tally, written)
+
+
+def _after(task: LaneWrite) -> None:
+    """Wait for a batch to commit; raise Abandoned if it failed."""
+    task.done.wait()
+    if task.error is not None:
+        raise Abandoned
+
+
 class ReadAhead:
     """Parse in a thread while the caller writes: the database works while the next batch is read.
 
@@ -501,18 +617,23 @@ def _commit(job: ImportJob, token: str, batch: Batch, tally: Tally) -> None:
         _checkpoint(job, token, batch.position, batch.fraction_done, source, tally)
 
 
-def _commit_ready(job: ImportJob, token: str, ready: ReadyBatch, tally: Tally) -> set[str]:
+def _commit_ready(
+    job: ImportJob, token: str, ready: ReadyBatch, tally: Tally, after: LaneWrite | None = None
+) -> set[str]:
     """Write one prepared batch (its sessions through ingest) and move the checkpoint with it.
 
-    Returns the metrics the batch wrote.
+    With `after` (WriterLanes), the rows are written at once but counted and committed only once
+    that batch has committed. Returns the metrics the batch wrote.
     """
     began = time.monotonic()
     written: set[str] = set()
     with transaction.atomic():
-        _commit_without_waiting_for_disk()
+        _batch_settings()
         results = [_ingest(job, job.source, ready.sessions)] if ready.sessions else []
         encoded, accepted, rejected = ready.encoded, ready.accepted, ready.rejected
         results.append(ingest_encoded(user=job.user, encoded=encoded, accepted=accepted, rejected=rejected))
+        if after is not None:
+            _after(after)
         for result in results:
             tally.add(result)
             written.update(metric for metric, _ in result.days)
@@ -521,15 +642,19 @@ def _commit_ready(job: ImportJob, token: str, ready: ReadyBatch, tally: Tally) -
     return written
 
 
-def _commit_without_waiting_for_disk() -> None:
-    """Let this batch's commit return before its WAL is flushed (PostgreSQL).
+def _batch_settings() -> None:
+    """Let this batch's commit return before its WAL is flushed, and bound its waits (PostgreSQL).
 
-    Safe here because the batch and its checkpoint are one transaction: should the database crash
-    within the moment before the flush, both are lost together and the import resumes from the
-    checkpoint before. A job's end (`_finish`) still commits durably.
+    Not waiting for the flush is safe here because the batch and its checkpoint are one
+    transaction: should the database crash within the moment before the flush, both are lost
+    together and the import resumes from the checkpoint before. A job's end (`_finish`) still
+    commits durably. The lock timeout ends a wait for another transaction's rows (WriterLanes).
     """
     with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        cursor.execute(
+            "SELECT set_config('synchronous_commit', 'off', true), set_config('lock_timeout', %s, true)",
+            [LANE_LOCK_TIMEOUT],
+        )
 
 
 def _ingest(job: ImportJob, source: str, items: list) -> IngestResult:

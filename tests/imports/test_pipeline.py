@@ -75,11 +75,11 @@ def spied_commits(monkeypatch, on_commit=None) -> list:
     seen = []
     real = services._commit_ready
 
-    def commit(job, token, ready, tally):
+    def commit(job, token, ready, tally, after=None):
         seen.append(ready)
         if on_commit is not None:
             on_commit(len(seen))
-        return real(job, token, ready, tally)
+        return real(job, token, ready, tally, after)
 
     monkeypatch.setattr(services, "_commit_ready", commit)
     return seen
@@ -494,3 +494,101 @@ def test_a_job_taken_over_while_the_writer_waits_for_a_refresh_stops_and_leaves_
     job.refresh_from_db()
     assert (job.status, job.lease_token) == ("running", "another-worker")
     assert not [thread for thread in threading.enumerate() if thread.name == "import-rollups"]
+
+
+def _lane_writes(monkeypatch, fail_at: int | None = None) -> list[tuple[str, int]]:
+    """(thread, position) of every batch checkpointed; the batch ending at `fail_at` fails in its lane."""
+    checkpoints: list[tuple[str, int]] = []
+    real_checkpoint, real_commit = services._checkpoint, services._commit_ready
+
+    def checkpoint(job, token, position, *arguments):
+        checkpoints.append((threading.current_thread().name, position))
+        return real_checkpoint(job, token, position, *arguments)
+
+    def commit(job, token, ready, tally, after=None):
+        if ready.position == fail_at:
+            raise RuntimeError("the disk is full")
+        return real_commit(job, token, ready, tally, after)
+
+    monkeypatch.setattr(services, "_checkpoint", checkpoint)
+    monkeypatch.setattr(services, "_commit_ready", commit)
+    return checkpoints
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_lanes_write_batches_side_by_side_and_commit_them_in_order(
+    user, other_user, in_process, monkeypatch, tmp_path
+):
+    monkeypatch.setattr(services, "BATCH_ITEMS", 7)
+    export = long_export(tmp_path / "export.xml", 60)
+    checkpoints = _lane_writes(monkeypatch)
+
+    job = imported(user, export)
+
+    assert job.status == "succeeded", job.error_message
+    positions = [position for _, position in checkpoints]
+    assert positions == sorted(positions) and positions[-1] == job.checkpoint == 60
+    assert {thread for thread, _ in checkpoints} == {"import-lane-0", "import-lane-1"}
+    assert not [thread for thread in threading.enumerate() if thread.name.startswith("import-lane")]
+    monkeypatch.undo()
+    monkeypatch.setattr(services, "IMPORT_PARSER_PROCESS_MIN_BYTES", 0, raising=False)
+    with open(export, "rb") as stream:
+        items = list(AppleHealthParser(stream, 1))
+    reference = ingest(user=other_user, source="apple_health", records=items, origin=Origin("import"))
+    assert reference.created == job.created_count == Record.objects.filter(user=user).count() == 60
+    assert rollups(user) == [(row[0], *row[1:]) for row in rollups(other_user)]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_that_fails_in_its_lane_rolls_back_the_next_and_the_run_resumes_exactly_once(
+    user, in_process, monkeypatch, tmp_path
+):
+    monkeypatch.setattr(services, "BATCH_ITEMS", 7)
+    export = long_export(tmp_path / "export.xml", 60)
+    _lane_writes(monkeypatch, fail_at=28)  # the fourth batch; the fifth is written beside it
+    job = upload(user, export)
+
+    with pytest.raises(RuntimeError, match="disk is full"):
+        run_import(job.pk)
+
+    job.refresh_from_db()
+    assert (job.status, job.checkpoint) == ("queued", 21)  # three batches of 7, none after them
+    assert Record.objects.filter(user=user).count() == 21
+    monkeypatch.undo()
+    monkeypatch.setattr(services, "BATCH_ITEMS", 7)
+
+    run_import(job.pk)
+
+    job.refresh_from_db()
+    assert (job.status, job.attempts, job.created_count) == ("succeeded", 2, 60)
+    assert Record.objects.filter(user=user).count() == 60
+    assert not [thread for thread in threading.enumerate() if thread.name.startswith("import-lane")]
+
+
+def _ready(export: Path) -> list[pipeline.ReadyBatch]:
+    plan = pipeline.Plan(
+        path=str(export), max_uncompressed_bytes=10**9, skip=0, user_id=1, zone="UTC", source="apple_health",
+        job_id=1, batch_items=3, progress_seconds=3600,
+    )  # fmt: skip
+    return [batch for batch in pipeline.ready_batches(plan) if isinstance(batch, pipeline.ReadyBatch)]
+
+
+def test_a_batch_that_shares_a_key_with_the_one_before_or_carries_sessions_is_written_alone(tmp_path):
+    export = long_export(tmp_path / "export.xml", 12)
+    lines = export.read_text().splitlines(keepends=True)
+    # Three lines of head, then records 1-12 a minute apart, with record 3 again after record 4: in
+    # the batch after its first.
+    export.write_text("".join([*lines[:7], lines[5], *lines[7:]]))
+
+    assert [batch.alone for batch in _ready(export)] == [False, True, False, False, False]
+
+    sleep = (
+        ' <Record type="HKCategoryTypeIdentifierSleepAnalysis" sourceName="Watch" '
+        'startDate="2025-01-01 23:00:00 -0500" endDate="2025-01-02 06:00:00 -0500" '
+        'value="HKCategoryValueSleepAnalysisAsleepCore"/>\n'
+    )
+    export.write_text("".join([*lines[:-1], sleep, lines[-1]]))
+    ready = _ready(export)
+
+    assert [bool(batch.sessions) for batch in ready] == [batch.alone for batch in ready]
+    assert any(batch.sessions for batch in ready)

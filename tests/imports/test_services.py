@@ -154,8 +154,8 @@ def test_a_redelivered_task_resumes_from_the_checkpoint(user, monkeypatch):
     monkeypatch.setattr(
         services,
         "_commit_ready",
-        lambda job, token, ready, tally: (
-            written.append(items_in(ready)) or real_commit(job, token, ready, tally)
+        lambda job, token, ready, tally, after=None: (
+            written.append(items_in(ready)) or real_commit(job, token, ready, tally, after)
         ),
     )
     ImportJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(minutes=10))
