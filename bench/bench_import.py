@@ -147,7 +147,7 @@ def _import_through_worker(export: Path, worker: subprocess.Popen) -> dict:
         _read_peaks(worker.pid, peaks)
         if not job.is_active:
             break
-        time.sleep(0.25)
+        time.sleep(1)  # VmHWM keeps the peak; polling more often would take CPU from the import
     wall = time.monotonic() - began
     if job.status != "succeeded":
         raise SystemExit(f"import {job.status}: {job.error_message}")
