@@ -52,11 +52,10 @@ POSTGRES_EPOCH_ORDINAL = date(2000, 1, 1).toordinal()
 _LENGTH = Struct(">i")
 _NULL = _LENGTH.pack(-1)
 _INT2, _INT8, _FLOAT8 = Struct(">ih"), Struct(">iq"), Struct(">id")
+_METRIC_AND_DAY = itemgetter(ROW.index("metric"), ROW.index("local_date"))
 # From `start` to the version byte of `metadata`, as the fields of nearly every row come: an offset
 # and no secondary value. Others are written field by field.
-_METRIC_AND_DAY = itemgetter(ROW.index("metric"), ROW.index("local_date"))
-_USUAL_MIDDLE = Struct(">iqiqihiiidiihihiB")
-_USUAL_FORMAT = _USUAL_MIDDLE.format.lstrip(">")
+_USUAL_FIELDS = "iqiqihiiidiihihiB"
 _EMPTY_METADATA = b"{}"
 
 
@@ -149,7 +148,7 @@ def encode(batch: Batch, rows: list[tuple]) -> Encoded:
 
 def _usual_row(named: int, key: int, empty_metadata: bool):
     """The pack function of a usual row whose constant fields and key take these many bytes."""
-    return Struct(f">{named}si{key}s{_USUAL_FORMAT}{'2s' if empty_metadata else ''}").pack
+    return Struct(f">{named}si{key}s{_USUAL_FIELDS}{'2s' if empty_metadata else ''}").pack
 
 
 def _constants_head(batch: Batch) -> bytes:

@@ -15,7 +15,7 @@ import hashlib
 import json
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, KeysView, Mapping
 from dataclasses import dataclass
 from datetime import date, timedelta
 from math import isfinite
@@ -93,6 +93,7 @@ class Prepared:
     rows: list[tuple]
     accepted: int  # valid records, duplicates within the batch included
     rejected: Counter
+    keys: KeysView[str]  # the rows' source keys
 
 
 class Preparer:
@@ -117,7 +118,7 @@ class Preparer:
                 continue
             valid += 1
             rows[prepared[SOURCE_KEY]] = prepared
-        return Prepared(_flag_spikes(list(rows.values())), valid, rejected)
+        return Prepared(_flag_spikes(list(rows.values())), valid, rejected, rows.keys())
 
     def rule(self, code: str, unit: str, device_kind: str) -> Rule:
         found = self.rules.get((code, unit, device_kind))

@@ -28,7 +28,7 @@ import traceback
 import zipfile
 import zlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, KeysView
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,7 +37,7 @@ from zoneinfo import ZoneInfo
 from healthdata.copy_encoding import Batch as CopyBatch
 from healthdata.copy_encoding import Encoded, encode
 from healthdata.normalized import SessionIn
-from healthdata.prepare import SOURCE_KEY, Preparer
+from healthdata.prepare import Preparer
 from imports.parsers.apple_health import AppleHealthParser, open_export
 from imports.parsers.archives import ZipLimits, damaged_zip
 from imports.parsers.base import ImportRejected
@@ -124,13 +124,12 @@ def ready_batches(plan: Plan) -> Iterator[ReadyBatch | Finished]:
     with stream:
         parser = AppleHealthParser(stream, size, timed=True)
         preparer = Preparer(plan.source, ZoneInfo(plan.zone))
-        keys_before: set[str] = set()
+        keys_before: KeysView[str] = {}.keys()
         for batch in batches(parser, plan.skip, plan.batch_items, plan.progress_seconds):
             records, sessions = [], []
             for item in batch.items:
                 (sessions if type(item) is SessionIn else records).append(item)
             prepared = preparer.prepare(records)
-            keys = {row[SOURCE_KEY] for row in prepared.rows}
             copy_batch = CopyBatch(plan.user_id, plan.source, "import", plan.job_id, datetime.now(UTC))
             yield ReadyBatch(
                 position=batch.position,
@@ -139,9 +138,9 @@ def ready_batches(plan: Plan) -> Iterator[ReadyBatch | Finished]:
                 encoded=encode(copy_batch, prepared.rows),
                 accepted=prepared.accepted,
                 rejected=prepared.rejected,
-                alone=bool(sessions) or not keys.isdisjoint(keys_before),
+                alone=bool(sessions) or not prepared.keys.isdisjoint(keys_before),
             )
-            keys_before = keys
+            keys_before = prepared.keys
     yield Finished(report=parser.report.as_dict(), parse_seconds=time.monotonic() - began)
 
 
