@@ -8,14 +8,16 @@ RUN python -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 COPY requirements/ /tmp/requirements/
 RUN pip install -r /tmp/requirements/prod.txt
-# The C reader of Apple Health exports (setup.py) is compiled here: the runtime image gets the
-# module, not the compiler.
+# The C modules of large imports (setup.py) are compiled here: the runtime image gets the modules,
+# not the compiler.
 RUN apt-get update \
     && apt-get install -y --no-install-recommends gcc libc6-dev \
     && rm -rf /var/lib/apt/lists/*
 COPY setup.py /src/setup.py
 COPY imports/parsers/_apple_health.c /src/imports/parsers/_apple_health.c
-RUN cd /src && python setup.py --quiet build_ext --inplace && ls imports/parsers/_apple_health*.so
+COPY healthdata/_copy_encoding.c /src/healthdata/_copy_encoding.c
+RUN cd /src && python setup.py --quiet build_ext --inplace \
+    && ls imports/parsers/_apple_health*.so healthdata/_copy_encoding*.so
 
 # --- runtime: the code, the venv and nothing else, as an unprivileged user ------------------------
 FROM python:3.11-slim-bookworm AS runtime
@@ -33,6 +35,7 @@ COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY . .
 COPY --from=build /src/imports/parsers/ /app/imports/parsers/
+COPY --from=build /src/healthdata/_copy_encoding*.so /app/healthdata/
 # Static files are collected (and fingerprinted) at build time. Settings refuse to load in production
 # without their three required values, so collectstatic gets throwaway ones that never reach runtime.
 RUN SECRET_KEY=collectstatic-only-not-used-at-runtime-0123456789abcdefghij \

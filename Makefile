@@ -4,10 +4,12 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
-# The C reader of Apple Health exports (setup.py); without a C compiler it is skipped with a warning
-# and exports are read in Python, more slowly.
-READER := imports/parsers/_apple_health$(shell $(PYTHON) -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))")
-READY := $(STAMP) $(READER)
+# The C modules of large imports (setup.py): the reader of Apple Health exports and the encoder of
+# COPY rows. Without a C compiler they are skipped with a warning and Python does their work, more
+# slowly.
+EXT_SUFFIX := $(shell $(PYTHON) -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))")
+MODULES := imports/parsers/_apple_health$(EXT_SUFFIX) healthdata/_copy_encoding$(EXT_SUFFIX)
+READY := $(STAMP) $(MODULES)
 export DJANGO_SETTINGS_MODULE := config.settings
 
 .PHONY: help run test lint fmt migrate worker beat web demo bench bench-data bench-import bench-sync bench-load install clean
@@ -27,8 +29,8 @@ $(STAMP): requirements/base.txt requirements/prod.txt requirements/dev.txt
 	$(PY) -m pip install --quiet -r requirements/dev.txt
 	touch $(STAMP)
 
-$(READER): imports/parsers/_apple_health.c setup.py $(STAMP)
-	$(PY) setup.py --quiet build_ext --inplace
+$(MODULES) &: imports/parsers/_apple_health.c healthdata/_copy_encoding.c setup.py $(STAMP)
+	$(PY) setup.py --quiet build_ext --inplace --force
 
 install: $(READY)
 

@@ -18,6 +18,11 @@ from datetime import UTC, date, datetime
 from operator import itemgetter
 from struct import Struct
 
+try:  # the same rows encoded in C, built by `make install` (setup.py); Python encodes them otherwise
+    from healthdata._copy_encoding import encode_rows as _encode_rows_in_c
+except ImportError:  # pragma: no cover - depends on the build
+    _encode_rows_in_c = None
+
 ROW = (
     "metric",
     "device",
@@ -85,13 +90,19 @@ def microseconds(moment: datetime) -> int:
 
 
 def encode(batch: Batch, rows: list[tuple]) -> Encoded:
-    """Encode prepared rows (healthdata.prepare) for `COPY ... (FORMAT BINARY)` into `COLUMNS`.
+    """Encode prepared rows (healthdata.prepare) for `COPY ... (FORMAT BINARY)` into `COLUMNS`."""
+    payload = (_encode_rows_in_c or _encode_rows)(_constants_head(batch), rows)
+    counts = Counter(map(_METRIC_AND_DAY, rows))
+    return Encoded(batch=batch, payload=payload, rows=len(rows), counts=counts)
+
+
+def _encode_rows(head: bytes, rows: list[tuple]) -> bytes:
+    """The COPY stream of `rows`, each after `head`: the reference for healthdata/_copy_encoding.c.
 
     A usual row (an offset, no secondary value) is packed by one Struct made for its series'
     constant fields and its key's length: the start of the row, the key and the usual fields, and
     `{}` when it has no metadata. Other rows are written field by field.
     """
-    head = _constants_head(batch)
     series: dict[tuple[str, str, str], tuple[bytes, dict]] = {}
     days: dict[date, int] = {}
     parts = [SIGNATURE]
@@ -142,8 +153,7 @@ def encode(batch: Batch, rows: list[tuple]) -> Encoded:
         append(_LENGTH.pack(len(metadata_bytes) + 1) + b"\x01")
         append(metadata_bytes)
     append(TRAILER)
-    counts = Counter(map(_METRIC_AND_DAY, rows))
-    return Encoded(batch=batch, payload=b"".join(parts), rows=len(rows), counts=counts)
+    return b"".join(parts)
 
 
 def _usual_row(named: int, key: int, empty_metadata: bool):

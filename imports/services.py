@@ -23,7 +23,7 @@ import uuid
 import zipfile
 import zlib
 from collections import Counter, deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
@@ -335,6 +335,7 @@ def _run_ready(job: ImportJob, token: str) -> None:
             elif isinstance(ready, Finished):
                 if lanes is not None:
                     lanes.drain()
+                _refresh_last_days(job, token, refresher, tally)
                 refresher.close()
                 report, seconds = {**ready.report, "presets": []}, ready.parse_seconds
                 _finish(job, token, tally, report=report, rejected_rows=[], parse_seconds=seconds)
@@ -366,6 +367,20 @@ def _refresh_settled_days(refresher: "RollupRefresher", tally: Tally, written: s
         tally.days -= settled
 
 
+def _refresh_last_days(job: ImportJob, token: str, refresher: "RollupRefresher", tally: Tally) -> None:
+    """Refresh the days still waiting once every batch has committed, on two connections at once.
+
+    The last metrics of an export (and every day a resumed run wrote before) settle only at its end,
+    when nothing else is left to do: the refresher's connection takes half of them while this one
+    refreshes the other half.
+    """
+    ordered = sorted(tally.days)
+    tally.days = set()
+    middle = len(ordered) // 2
+    refresher.refresh_beside(ordered[middle:])
+    _refresh_rollups(job, token, ordered[:middle])
+
+
 class RollupRefresher:
     """Refreshes the rollups of settled days on a database connection of its own, in a thread.
 
@@ -393,12 +408,30 @@ class RollupRefresher:
         if self.inline:
             _refresh_rollups(self.job, self.token, days)
             return
-        if self.thread is None:
-            self.thread = threading.Thread(target=self._work, name="import-rollups", daemon=True)
-            self.thread.start()
+        self._start()
         ordered = sorted(days)
         for first in range(0, len(ordered), ROLLUP_DAYS_PER_BEAT):
             self._hand_over(ordered[first : first + ROLLUP_DAYS_PER_BEAT])
+
+    def refresh_beside(self, days: list[tuple[str, date]]) -> None:
+        """Hand these days over in one piece, so that the caller can refresh others meanwhile.
+
+        The thread still refreshes them in slices of ROLLUP_DAYS_PER_BEAT, each in its own
+        transaction; the caller keeps the heartbeat, and waits for them at `close`.
+        """
+        self._raise_error()
+        if not days:
+            return
+        if self.inline:
+            _refresh_rollups(self.job, self.token, days)
+            return
+        self._start()
+        self._hand_over(days)
+
+    def _start(self) -> None:
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._work, name="import-rollups", daemon=True)
+            self.thread.start()
 
     def close(self, quietly: bool = False) -> None:
         """Wait for the days handed over so far; raise the thread's error unless `quietly`.
@@ -436,7 +469,8 @@ class RollupRefresher:
     def _work(self) -> None:
         try:
             while (days := self.days.get()) is not None:
-                rollups.refresh(user=self.job.user, days=days)
+                for first in range(0, len(days), ROLLUP_DAYS_PER_BEAT):
+                    rollups.refresh(user=self.job.user, days=days[first : first + ROLLUP_DAYS_PER_BEAT])
         except BaseException as error:  # raised in the writer by close() or the next hand-over
             self.error = error
             while self.days.get() is not None:  # let close() through
@@ -706,7 +740,7 @@ def _finish(
     job.absolute_path.unlink(missing_ok=True)
 
 
-def _refresh_rollups(job: ImportJob, token: str, days: set[tuple[str, date]]) -> None:
+def _refresh_rollups(job: ImportJob, token: str, days: Iterable[tuple[str, date]]) -> None:
     """Refresh the touched days in slices, beating between them so a long refresh is not taken for a crash."""
     ordered = sorted(days)
     for first in range(0, len(ordered), ROLLUP_DAYS_PER_BEAT):
