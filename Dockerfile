@@ -15,9 +15,9 @@ RUN apt-get update \
     && rm -rf /var/lib/apt/lists/*
 COPY setup.py /src/setup.py
 COPY imports/parsers/_apple_health.c /src/imports/parsers/_apple_health.c
-COPY healthdata/_copy_encoding.c /src/healthdata/_copy_encoding.c
+COPY healthdata/_rows.c /src/healthdata/_rows.c
 RUN cd /src && python setup.py --quiet build_ext --inplace \
-    && ls imports/parsers/_apple_health*.so healthdata/_copy_encoding*.so
+    && ls imports/parsers/_apple_health*.so healthdata/_rows*.so
 
 # --- runtime: the code, the venv and nothing else, as an unprivileged user ------------------------
 FROM python:3.11-slim-bookworm AS runtime
@@ -35,7 +35,7 @@ COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY . .
 COPY --from=build /src/imports/parsers/ /app/imports/parsers/
-COPY --from=build /src/healthdata/_copy_encoding*.so /app/healthdata/
+COPY --from=build /src/healthdata/_rows*.so /app/healthdata/
 # Static files are collected (and fingerprinted) at build time. Settings refuse to load in production
 # without their three required values, so collectstatic gets throwaway ones that never reach runtime.
 RUN SECRET_KEY=collectstatic-only-not-used-at-runtime-0123456789abcdefghij \

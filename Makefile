@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # COPY rows. Without a C compiler they are skipped with a warning and Python does their work, more
 # slowly.
 EXT_SUFFIX := $(shell $(PYTHON) -c "import sysconfig; print(sysconfig.get_config_var('EXT_SUFFIX'))")
-MODULES := imports/parsers/_apple_health$(EXT_SUFFIX) healthdata/_copy_encoding$(EXT_SUFFIX)
+MODULES := imports/parsers/_apple_health$(EXT_SUFFIX) healthdata/_rows$(EXT_SUFFIX)
 READY := $(STAMP) $(MODULES)
 export DJANGO_SETTINGS_MODULE := config.settings
 
@@ -29,7 +29,7 @@ $(STAMP): requirements/base.txt requirements/prod.txt requirements/dev.txt
 	$(PY) -m pip install --quiet -r requirements/dev.txt
 	touch $(STAMP)
 
-$(MODULES) &: imports/parsers/_apple_health.c healthdata/_copy_encoding.c setup.py $(STAMP)
+$(MODULES) &: imports/parsers/_apple_health.c healthdata/_rows.c setup.py $(STAMP)
 	$(PY) setup.py --quiet build_ext --inplace --force
 
 install: $(READY)

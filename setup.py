@@ -3,7 +3,7 @@
     .venv/bin/python setup.py build_ext --inplace
 
 - imports.parsers._apple_health reads the quantity samples of Apple Health exports;
-- healthdata._copy_encoding encodes prepared record rows for PostgreSQL's binary COPY.
+- healthdata._rows prepares quantity samples and encodes record rows for PostgreSQL's COPY.
 
 The project runs without them: their Python counterparts, which the tests hold them to, do the same
 work more slowly (docs/imports.md). They need a C compiler and Python's headers, nothing else; a
@@ -23,9 +23,10 @@ setup(
             optional=True,
         ),
         Extension(
-            "healthdata._copy_encoding",
-            ["healthdata/_copy_encoding.c"],
-            extra_compile_args=["-O2"],
+            "healthdata._rows",
+            ["healthdata/_rows.c"],
+            # Values are converted as Python converts them: a product and a sum, each rounded.
+            extra_compile_args=["-O2", "-ffp-contract=off"],
             optional=True,
         ),
     ],

@@ -19,7 +19,7 @@ from operator import itemgetter
 from struct import Struct
 
 try:  # the same rows encoded in C, built by `make install` (setup.py); Python encodes them otherwise
-    from healthdata._copy_encoding import encode_rows as _encode_rows_in_c
+    from healthdata._rows import encode_rows as _encode_rows_in_c
 except ImportError:  # pragma: no cover - depends on the build
     _encode_rows_in_c = None
 
@@ -97,7 +97,7 @@ def encode(batch: Batch, rows: list[tuple]) -> Encoded:
 
 
 def _encode_rows(head: bytes, rows: list[tuple]) -> bytes:
-    """The COPY stream of `rows`, each after `head`: the reference for healthdata/_copy_encoding.c.
+    """The COPY stream of `rows`, each after `head`: the reference for healthdata/_rows.c.
 
     A usual row (an offset, no secondary value) is packed by one Struct made for its series'
     constant fields and its key's length: the start of the row, the key and the usual fields, and

@@ -1,4 +1,4 @@
-"""The C encoder of COPY rows (healthdata/_copy_encoding.c) against the Python one.
+"""The C encoder of COPY rows (healthdata/_rows.c) against the Python one.
 
 The Python encoder is the reference: for every batch of prepared rows the two must give the same
 bytes, and refuse the same malformed rows. That the bytes are what PostgreSQL reads is tested
