@@ -362,7 +362,7 @@ def _refresh_settled_days(refresher: "RollupRefresher", tally: Tally, written: s
     refreshed again at the end; either way every touched day is refreshed after its last write.
     """
     settled = {pair for pair in tally.days if pair[0] not in written}
-    if len(settled) >= ROLLUP_DAYS_PER_BEAT:
+    if settled:
         refresher.refresh(settled)
         tally.days -= settled
 
@@ -377,7 +377,7 @@ def _refresh_last_days(job: ImportJob, token: str, refresher: "RollupRefresher",
     ordered = sorted(tally.days)
     tally.days = set()
     middle = len(ordered) // 2
-    refresher.refresh_beside(ordered[middle:])
+    refresher.refresh(ordered[middle:])
     _refresh_rollups(job, token, ordered[:middle])
 
 
@@ -386,64 +386,51 @@ class RollupRefresher:
 
     The writer's batches are committed before their days are handed over, so the second connection
     sees them; meanwhile the writer goes on with the next batches, and PostgreSQL works on both.
-    Days are handed over in slices of ROLLUP_DAYS_PER_BEAT, one slice waiting at most: a writer
-    that gets ahead waits, and while it waits (here or at `close`) it keeps the job's heartbeat, so
-    a long refresh is not taken for a crash and a job no longer held stops the import (LeaseLost).
-    When the writer holds a transaction around the whole import (a test's), another connection
-    could not see its batches, so the days are refreshed in the writer's own thread instead. An
-    error in the thread is raised in the writer at the next hand-over or at `close`.
+    Handing days over never waits: a writer that waited for a long refresh (a year of merged step
+    counts) would leave a core idle. The thread refreshes them in slices of ROLLUP_DAYS_PER_BEAT,
+    each in its own transaction. At `close` the writer waits for what is left and keeps the job's
+    heartbeat meanwhile, so a long refresh is not taken for a crash and a job no longer held stops
+    the import (LeaseLost). When the writer holds a transaction around the whole import (a test's),
+    another connection could not see its batches, so the days are refreshed in the writer's own
+    thread instead. An error in the thread is raised in the writer at the next hand-over or at
+    `close`.
     """
 
     def __init__(self, job: ImportJob, token: str) -> None:
         self.job = job
         self.token = token
         self.inline = connection.in_atomic_block
-        self.days: queue.Queue = queue.Queue(maxsize=1)
+        self.days: queue.Queue = queue.Queue()  # a few bytes per (metric, day), every pair at most
         self.error: BaseException | None = None
         self.thread: threading.Thread | None = None
         self.stopping = False  # the thread has been told to stop
 
-    def refresh(self, days: set[tuple[str, date]]) -> None:
+    def refresh(self, days: Iterable[tuple[str, date]]) -> None:
+        """Have these days refreshed; returns at once, unless the writer holds a transaction."""
         self._raise_error()
-        if self.inline:
-            _refresh_rollups(self.job, self.token, days)
-            return
-        self._start()
         ordered = sorted(days)
-        for first in range(0, len(ordered), ROLLUP_DAYS_PER_BEAT):
-            self._hand_over(ordered[first : first + ROLLUP_DAYS_PER_BEAT])
-
-    def refresh_beside(self, days: list[tuple[str, date]]) -> None:
-        """Hand these days over in one piece, so that the caller can refresh others meanwhile.
-
-        The thread still refreshes them in slices of ROLLUP_DAYS_PER_BEAT, each in its own
-        transaction; the caller keeps the heartbeat, and waits for them at `close`.
-        """
-        self._raise_error()
-        if not days:
+        if not ordered:
             return
         if self.inline:
-            _refresh_rollups(self.job, self.token, days)
+            _refresh_rollups(self.job, self.token, ordered)
             return
-        self._start()
-        self._hand_over(days)
-
-    def _start(self) -> None:
         if self.thread is None:
             self.thread = threading.Thread(target=self._work, name="import-rollups", daemon=True)
             self.thread.start()
+        self.days.put(ordered)
 
     def close(self, quietly: bool = False) -> None:
         """Wait for the days handed over so far; raise the thread's error unless `quietly`.
 
-        Quietly (the import is stopping on another error) it only waits, without a heartbeat.
+        Quietly (the import is stopping on another error) it drops the days still waiting, which
+        the run that resumes or discards the job refreshes again, and waits for the slice being
+        refreshed, without a heartbeat.
         """
         if self.thread is not None:
             if not self.stopping:
                 if quietly:
-                    self.days.put(None)
-                else:
-                    self._hand_over(None)
+                    _drop_waiting(self.days)
+                self.days.put(None)
                 self.stopping = True
             while self.thread.is_alive():
                 self.thread.join(PROGRESS_SECONDS)
@@ -452,14 +439,6 @@ class RollupRefresher:
             self.thread = None
         if not quietly:
             self._raise_error()
-
-    def _hand_over(self, days: list | None) -> None:
-        while True:
-            try:
-                self.days.put(days, timeout=PROGRESS_SECONDS)
-                return
-            except queue.Full:
-                _heartbeat(self.job, self.token)
 
     def _raise_error(self) -> None:
         if self.error is not None:
@@ -477,6 +456,14 @@ class RollupRefresher:
                 pass
         finally:
             connection.close()
+
+
+def _drop_waiting(waiting: queue.Queue) -> None:
+    while True:
+        try:
+            waiting.get_nowait()
+        except queue.Empty:
+            return
 
 
 @dataclass(eq=False)

@@ -497,6 +497,57 @@ def test_a_job_taken_over_while_the_writer_waits_for_a_refresh_stops_and_leaves_
     assert not [thread for thread in threading.enumerate() if thread.name == "import-rollups"]
 
 
+def _held_refresher(user, monkeypatch, seconds: float) -> tuple[services.RollupRefresher, list]:
+    """A refresher of a claimed job whose refreshes each take `seconds`; returns it and their days."""
+    job = upload(user, FIXTURES / "apple_export_small.xml")
+    token = "this-run"
+    assert services._claim(job.pk, token) is not None
+    refreshed = []
+
+    def refresh(user, days):
+        time.sleep(seconds)
+        refreshed.append(list(days))
+
+    monkeypatch.setattr(services.rollups, "refresh", refresh)
+    return services.RollupRefresher(ImportJob.objects.get(pk=job.pk), token), refreshed
+
+
+@pytest.mark.django_db(transaction=True)
+def test_handing_days_to_the_refresher_never_waits_and_it_refreshes_them_all_by_close(user, monkeypatch):
+    monkeypatch.setattr(services, "ROLLUP_DAYS_PER_BEAT", 2)
+    monkeypatch.setattr(services, "PROGRESS_SECONDS", 0.05)
+    refresher, refreshed = _held_refresher(user, monkeypatch, seconds=0.1)
+    day = timezone.localdate()
+    began = time.monotonic()
+
+    for metric in ("steps", "distance", "heart_rate"):
+        refresher.refresh({(metric, day - timedelta(days=back)) for back in range(3)})
+
+    assert time.monotonic() - began < 0.1  # nine days, five slices of 0.1 s: none waited for
+    refresher.close()
+    assert len(refreshed) == 6  # three days of each metric, in slices of two
+    metrics = ("steps", "distance", "heart_rate")
+    assert sorted(pair for days in refreshed for pair in days) == sorted(
+        (metric, day - timedelta(days=back)) for metric in metrics for back in range(3)
+    )
+    heartbeat = ImportJob.objects.get(pk=refresher.job.pk).heartbeat_at
+    assert heartbeat > timezone.now() - timedelta(seconds=1)  # kept while close waited
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_import_stopping_on_an_error_drops_the_days_still_waiting_for_the_refresher(user, monkeypatch):
+    refresher, refreshed = _held_refresher(user, monkeypatch, seconds=0.2)
+    day = timezone.localdate()
+    for back in range(10):
+        refresher.refresh({("steps", day - timedelta(days=back))})
+    time.sleep(0.05)  # the first slice is being refreshed
+
+    refresher.close(quietly=True)
+
+    assert len(refreshed) == 1  # the others are refreshed by the run that resumes or discards the job
+    assert not [thread for thread in threading.enumerate() if thread.name == "import-rollups"]
+
+
 def _lane_writes(monkeypatch, fail_at: int | None = None) -> list[tuple[str, int]]:
     """(thread, position) of every batch checkpointed; the batch ending at `fail_at` fails in its lane."""
     checkpoints: list[tuple[str, int]] = []
