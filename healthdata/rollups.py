@@ -18,6 +18,7 @@ from statistics import fmean
 from django.db import connection, transaction
 from django.db.models import Avg, Count, Max, Min, Q, Sum
 from django.db.models.functions import TruncHour
+from django.utils import timezone
 
 from healthdata.metrics import METRICS, Metric
 from healthdata.models import DailyRollup, Record
@@ -68,10 +69,10 @@ def _refresh_days(user, metric: Metric, days: list[date]) -> int:
         .order_by()
     )
     values = _group_values(user, metric, records, groups)
-    rollups = [_rollup(user, metric, group, values[group["local_date"]]) for group in groups]
+    rows = [_rollup_row(user, metric, group, values[group["local_date"]]) for group in groups]
     DailyRollup.objects.for_user(user).filter(metric=metric.code, local_date__in=days).delete()
-    DailyRollup.objects.bulk_create(rollups)
-    return len(rollups)
+    _insert(rows)
+    return len(rows)
 
 
 def _records(user, metric: Metric, days: list[date]):
@@ -199,23 +200,52 @@ def _merged_in_database(
         return {(day, source): total for day, source, total in cursor.fetchall() if (day, source) in wanted}
 
 
-def _rollup(user, metric: Metric, group: dict, day_values: dict[str, float]) -> DailyRollup:
+# The columns `_insert` writes, in the order of `_rollup_row`'s values, `updated` last.
+_INSERTED = (
+    "user_id", "metric", "local_date", "source", "value", "secondary_value", "minimum", "maximum", "count",
+    "coverage_minutes", "quality", "updated",
+)  # fmt: skip
+
+
+def _rollup_row(user, metric: Metric, group: dict, day_values: dict[str, float]) -> tuple:
     source, value = group["source"], day_values[group["source"]]
     others = [other_value for other, other_value in day_values.items() if other != source]
     coverage = min(1_440, 60 * group["hours"])
-    return DailyRollup(
-        user=user,
-        metric=metric.code,
-        local_date=group["local_date"],
-        source=source,
-        value=value,
-        secondary_value=group["secondary"],
-        minimum=group["low"],
-        maximum=group["high"],
-        count=group["count"],
-        coverage_minutes=coverage,
-        quality=daily_quality(metric, group["quality"], coverage, value, others),
-    )
+    quality = daily_quality(metric, group["quality"], coverage, value, others)
+    return (
+        user.pk, metric.code, group["local_date"], source, value, group["secondary"], group["low"],
+        group["high"], group["count"], coverage, quality,
+    )  # fmt: skip
+
+
+def _insert(rows: list[tuple]) -> None:
+    """Insert rollup rows in one statement, not through model instances: COPY on PostgreSQL.
+
+    A refresh writes a row per metric, day and source: an import of years writes tens of thousands,
+    and building and saving each as a model instance cost more than computing it.
+    """
+    if not rows:
+        return
+    operations = connection.ops
+    now = timezone.now()
+    table = operations.quote_name(DailyRollup._meta.db_table)
+    columns = ", ".join(operations.quote_name(name) for name in _INSERTED)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # Through psycopg's own cursor: COPY is not a statement Django's cursor runs.
+            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row((*row, now))
+            return
+        day, updated = _INSERTED.index("local_date"), operations.adapt_datetimefield_value(now)
+        placeholders = ", ".join(["%s"] * len(_INSERTED))
+        adapted = [
+            (*row[:day], operations.adapt_datefield_value(row[day]), *row[day + 1 :], updated) for row in rows
+        ]
+        cursor.executemany(
+            f"INSERT INTO {table} ({columns}) VALUES ({placeholders})",  # noqa: S608 # nosec B608 - model identifiers
+            adapted,
+        )
 
 
 def aggregate(metric: Metric, samples: list[Sample]) -> float:
