@@ -158,17 +158,24 @@ def link_duplicate_sessions(user, session_ids: list[int]) -> int:
     sessions a batch brings (an import's hundreds of nights and workouts); each session, in the
     order they were stored, finds its twin there among those not linked meanwhile.
     """
+    compared = ("kind", "source", "activity_type", "start", "end")
     sessions = list(
-        Session.objects.for_user(user).filter(pk__in=session_ids, duplicate_of__isnull=True).order_by("pk")
+        Session.objects.for_user(user)
+        .filter(pk__in=session_ids, duplicate_of__isnull=True)
+        .only(*compared)
+        .order_by("pk")
     )
     if not sessions:
         return 0
-    nearby = Nearby(
+    candidates = (
         Session.objects.for_user(user)
         .filter(kind__in={session.kind for session in sessions}, duplicate_of__isnull=True)
         .overlapping(min(session.start for session in sessions), max(session.end for session in sessions))
-        .only("kind", "source", "activity_type", "start", "end")
     )
+    sources = {session.source for session in sessions}
+    if len(sources) == 1:  # a twin is another source's: an import's own earlier nights are no candidates
+        candidates = candidates.exclude(source__in=sources)
+    nearby = Nearby(candidates.only(*compared))
     linked = []
     for session in sessions:
         twin = nearby.twin_of(session)

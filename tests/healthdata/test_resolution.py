@@ -1,5 +1,6 @@
 from datetime import UTC, date, datetime, timedelta
 
+from healthdata import resolution
 from healthdata.ingest import ingest
 from healthdata.metrics import METRICS
 from healthdata.models import Session
@@ -138,6 +139,35 @@ def test_a_batch_of_sessions_finds_each_its_own_twin_in_a_fixed_number_of_querie
         linked = link_duplicate_sessions(user, ids)
 
     assert linked == 10
+
+
+def test_a_batch_of_one_sources_sessions_reads_only_other_sources_as_candidates(user, monkeypatch):
+    """An import's earlier nights are no twins of its later ones: they are not even read."""
+    days = range(0, 20 * 24 * 60, 24 * 60)
+    ingest(
+        user=user,
+        source="apple_health",
+        records=[workout("apple_health", day, 33) for day in days],
+        origin=SYNC,
+    )
+    ingest(user=user, source="strava", records=[workout("strava", 0, 34)], origin=SYNC)
+    read = []
+    monkeypatch.setattr(resolution.Nearby, "__init__", _recording(resolution.Nearby.__init__, read))
+    Session.objects.filter(user=user).update(duplicate_of=None)
+    ids = list(Session.objects.filter(user=user, source="apple_health").values_list("pk", flat=True))
+
+    assert link_duplicate_sessions(user, ids) == 1
+
+    assert [session.source for session in read] == ["strava"]
+
+
+def _recording(init, read: list):
+    def recording(nearby, sessions):
+        sessions = list(sessions)
+        read.extend(sessions)
+        init(nearby, sessions)
+
+    return recording
 
 
 def test_sessions_of_two_sources_linked_in_one_call_make_one_link_not_a_cycle(user):
