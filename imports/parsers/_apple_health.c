@@ -75,6 +75,8 @@ typedef struct {
     PyObject *describe;     /* describe(type, sourceName, device, unit) -> series tuple or None */
     PyObject *doctype;      /* doctype(): raises; a document type declaration reached expat */
     PyObject *pending;      /* the list items go to, the Python parser's own */
+    PyObject *heartbeats;   /* the Python parser, whose `beats` list takes an HRV record's beats; or NULL */
+    int beat_open;          /* the depth of a heartbeat appended here, whose end Python does not see */
     PyTypeObject *record_type;
     PyObject *no_metadata;
     PyObject *series;       /* bytes of type \0 source \0 device \0 unit -> series tuple or None */
@@ -443,6 +445,73 @@ close_record(Reader *self)
     return failed ? -1 : 0;
 }
 
+/* ---- heartbeats ------------------------------------------------------------------------------------ */
+
+/* An InstantaneousBeatsPerMinute inside a record the Python parser reads: appended here to its
+ * `beats` list as its `_record_child` would ([_number(bpm), time]) when that is where Python would
+ * put it (a record open, nothing ignored, a heartbeat list open). 1 appended, 0 not (Python takes
+ * the element), -1 error. Its end, which Python would take for nothing, is not handed over. */
+static int
+append_heartbeat(Reader *self, const XML_Char **attributes)
+{
+    PyObject *owner = self->heartbeats;
+    PyObject *record = PyObject_GetAttrString(owner, "record");
+    if (record == NULL)
+        return -1;
+    int open = record != Py_None;
+    Py_DECREF(record);
+    PyObject *ignored = open ? PyObject_GetAttrString(owner, "ignored") : NULL;
+    if (open && ignored == NULL)
+        return -1;
+    int overflow = 0;
+    int quiet = ignored != NULL && PyLong_CheckExact(ignored) && PyLong_AsLongAndOverflow(ignored, &overflow) == 0
+                && !overflow;
+    Py_XDECREF(ignored);
+    PyObject *beats = quiet ? PyObject_GetAttrString(owner, "beats") : NULL;
+    if (quiet && beats == NULL)
+        return -1;
+    if (beats == NULL || !PyList_CheckExact(beats)) {
+        Py_XDECREF(beats);
+        return 0;
+    }
+    const char *bpm = NULL, *time = "";
+    for (int i = 0; attributes[i] != NULL; i += 2) {
+        if (strcmp(attributes[i], "bpm") == 0)
+            bpm = attributes[i + 1];
+        else if (strcmp(attributes[i], "time") == 0)
+            time = attributes[i + 1];
+    }
+    PyObject *number = Py_NewRef(Py_None); /* imports.parsers.apple_health._number */
+    if (bpm != NULL && bpm[0] != '\0') {
+        PyObject *text = PyUnicode_DecodeUTF8(bpm, strlen(bpm), "strict");
+        PyObject *parsed = text != NULL ? PyFloat_FromString(text) : NULL;
+        Py_XDECREF(text);
+        if (parsed != NULL)
+            Py_SETREF(number, parsed);
+        else if (text != NULL && PyErr_ExceptionMatches(PyExc_ValueError))
+            PyErr_Clear();
+        else {
+            Py_DECREF(number);
+            Py_DECREF(beats);
+            return -1;
+        }
+    }
+    PyObject *time_text = PyUnicode_DecodeUTF8(time, strlen(time), "strict");
+    PyObject *beat = time_text != NULL ? PyList_New(2) : NULL;
+    if (beat == NULL) {
+        Py_XDECREF(time_text);
+        Py_DECREF(number);
+        Py_DECREF(beats);
+        return -1;
+    }
+    PyList_SET_ITEM(beat, 0, number);
+    PyList_SET_ITEM(beat, 1, time_text);
+    int failed = PyList_Append(beats, beat);
+    Py_DECREF(beat);
+    Py_DECREF(beats);
+    return failed ? -1 : 1;
+}
+
 /* ---- expat's handlers ----------------------------------------------------------------------------- */
 
 static void
@@ -470,6 +539,16 @@ on_start(void *data, const XML_Char *name, const XML_Char **attributes)
         if (opened != 0)
             return;
     }
+    if (self->heartbeats != NULL && self->beat_open == 0 && self->depth > 2
+        && strcmp(name, "InstantaneousBeatsPerMinute") == 0) {
+        int appended = append_heartbeat(self, attributes);
+        if (appended < 0)
+            self->failed = 1;
+        if (appended != 0) {
+            self->beat_open = self->depth;
+            return;
+        }
+    }
     forward_start(self, name, attributes);
 }
 
@@ -485,6 +564,10 @@ on_end(void *data, const XML_Char *name)
             self->ignored--;
         else if (self->depth == 1 && close_record(self) < 0)
             self->failed = 1;
+        return;
+    }
+    if (self->beat_open == self->depth + 1) {
+        self->beat_open = 0;
         return;
     }
     forward_end(self, name);
@@ -511,12 +594,12 @@ static int
 reader_init(Reader *self, PyObject *args, PyObject *kwargs)
 {
     static char *names[] = {"start", "end", "describe", "doctype", "pending", "record_type", "no_metadata",
-                            NULL};
-    PyObject *start, *end, *describe, *doctype, *pending, *no_metadata;
+                            "heartbeats", NULL};
+    PyObject *start, *end, *describe, *doctype, *pending, *no_metadata, *heartbeats = Py_None;
     PyTypeObject *record_type;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOO!O!O:Reader", names, &start, &end, &describe,
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OOOOO!O!O|$O:Reader", names, &start, &end, &describe,
                                      &doctype, &PyList_Type, &pending, &PyType_Type, &record_type,
-                                     &no_metadata))
+                                     &no_metadata, &heartbeats))
         return -1;
     if (!PyType_IsSubtype(record_type, &PyTuple_Type)) {
         PyErr_SetString(PyExc_TypeError, "record_type must be a tuple type");
@@ -541,6 +624,7 @@ reader_init(Reader *self, PyObject *args, PyObject *kwargs)
     self->pending = Py_NewRef(pending);
     self->record_type = (PyTypeObject *)Py_NewRef(record_type);
     self->no_metadata = Py_NewRef(no_metadata);
+    self->heartbeats = heartbeats == Py_None ? NULL : Py_NewRef(heartbeats);
     expat_api->SetUserData(self->parser, self);
     expat_api->SetElementHandler(self->parser, on_start, on_end);
     expat_api->SetStartDoctypeDeclHandler(self->parser, on_doctype);
@@ -623,6 +707,7 @@ reader_traverse(Reader *self, visitproc visit, void *arg)
     Py_VISIT(self->pending);
     Py_VISIT(self->record_type);
     Py_VISIT(self->no_metadata);
+    Py_VISIT(self->heartbeats);
     Py_VISIT(self->series);
     Py_VISIT(self->open_series);
     Py_VISIT(self->open_metadata);
@@ -640,6 +725,7 @@ reader_clear(Reader *self)
     Py_CLEAR(self->pending);
     Py_CLEAR(self->record_type);
     Py_CLEAR(self->no_metadata);
+    Py_CLEAR(self->heartbeats);
     Py_CLEAR(self->series);
     Py_CLEAR(self->last_series_key);
     self->last_series = NULL;

@@ -241,6 +241,7 @@ class AppleHealthParser:
                 self.pending,
                 TimedRecord,
                 _NO_METADATA,
+                heartbeats=self,  # appends an HRV record's beats to self.beats, as _record_child does
             )
         parser = expat.ParserCreate()
         parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)

@@ -216,6 +216,104 @@ def test_anything_else_nested_in_a_record_is_ignored_with_its_content():
     assert items[0].metadata == {"kept": "1", "also kept": "3"}
 
 
+HRV = 'type="HKQuantityTypeIdentifierHeartRateVariabilitySDNN" sourceName="Watch" unit="ms"'
+
+
+def hrv(start: str, children: str, kind: str = HRV) -> str:
+    return f' <Record {kind} startDate="{start}" endDate="{start}" value="48.5">{children}</Record>\n'
+
+
+def beats(*beats: str) -> str:
+    return "<HeartRateVariabilityMetadataList>" + "".join(beats) + "</HeartRateVariabilityMetadataList>"
+
+
+@pytest.mark.parametrize(
+    "beat",
+    [
+        '<InstantaneousBeatsPerMinute bpm="61" time="7:42:11.44 AM"/>',
+        '<InstantaneousBeatsPerMinute bpm="" time="7:42:11 AM"/>',
+        '<InstantaneousBeatsPerMinute bpm="n/a" time="7:42:11 AM"/>',
+        '<InstantaneousBeatsPerMinute bpm=" 61 " time="7:42:11 AM"/>',
+        '<InstantaneousBeatsPerMinute bpm="1e2" time="7:42:11 AM"/>',
+        '<InstantaneousBeatsPerMinute bpm="1_000" time="7:42:11 AM"/>',
+        '<InstantaneousBeatsPerMinute bpm="nan" time="7:42:11 AM"/>',
+        '<InstantaneousBeatsPerMinute bpm="-inf" time="7:42:11 AM"/>',
+        '<InstantaneousBeatsPerMinute bpm="٦١" time="7:42:11 AM"/>',  # digits float() reads
+        '<InstantaneousBeatsPerMinute time="7:42:11 AM"/>',
+        '<InstantaneousBeatsPerMinute bpm="61"/>',
+        '<InstantaneousBeatsPerMinute bpm="61" time="Zürich 東京" extra="x"/>',
+        '<InstantaneousBeatsPerMinute bpm="61" time="a"><Note/><MetadataEntry key="k" value="v"/>'
+        "</InstantaneousBeatsPerMinute>",
+        '<InstantaneousBeatsPerMinute bpm="61" time="a"><InstantaneousBeatsPerMinute bpm="62" time="b"/>'
+        "</InstantaneousBeatsPerMinute>",
+    ],
+)
+def test_an_hrv_records_heartbeats_are_read_as_python_reads_them(beat):
+    items = assert_same(
+        document(
+            heart_rate("2025-01-14 07:40:00 -0500"),
+            hrv("2025-01-14 07:42:10 -0500", beats(beat, beat)),
+            heart_rate("2025-01-14 07:43:00 -0500"),
+        )
+    )
+
+    assert len(items[1].metadata["beats"]) >= 2
+
+
+def test_heartbeats_are_appended_in_c_without_python_seeing_their_elements(monkeypatch):
+    seen = []
+    start, end = AppleHealthParser._start, AppleHealthParser._end
+    monkeypatch.setattr(
+        AppleHealthParser,
+        "_start",
+        lambda parser, name, attrs: (seen.append(name), start(parser, name, attrs)),
+    )
+    monkeypatch.setattr(
+        AppleHealthParser, "_end", lambda parser, name: (seen.append(name), end(parser, name))
+    )
+    beat = '<InstantaneousBeatsPerMinute bpm="61" time="7:42:11 AM"/>'
+
+    items = read(
+        document(
+            hrv("2025-01-14 07:42:10 -0500", beats(beat, beat)), hrv("2025-01-15 07:42:10 -0500", beats(beat))
+        ),
+        True,
+    )[0]
+
+    assert [len(item.metadata["beats"]) for item in items] == [2, 1]
+    assert "InstantaneousBeatsPerMinute" not in seen
+    assert seen.count("HeartRateVariabilityMetadataList") == 4  # their lists still go to Python
+
+
+@pytest.mark.parametrize(
+    "record",
+    [
+        hrv("2025-01-14 07:42:10 -0500", '<InstantaneousBeatsPerMinute bpm="61" time="a"/>'),  # no list
+        hrv(
+            "2025-01-14 07:42:10 -0500",
+            "<Other>" + beats('<InstantaneousBeatsPerMinute bpm="61" time="a"/>') + "</Other>",
+        ),
+        hrv(
+            "2025-01-14 07:42:10 -0500",
+            beats('<InstantaneousBeatsPerMinute bpm="61" time="a"/>'),
+            kind='type="HKQuantityTypeIdentifierHeartRate" sourceName="Watch" unit="count/min" device="x"',
+        ).replace('value="48.5"', 'value="n/a"'),  # a heart rate read by Python: beats are no part of it
+        ' <InstantaneousBeatsPerMinute bpm="61" time="a"/>\n',  # outside any record
+        ' <Workout workoutActivityType="HKWorkoutActivityTypeRunning" startDate="2025-01-14 06:00:00 -0500" '
+        'endDate="2025-01-14 06:30:00 -0500">'
+        + beats('<InstantaneousBeatsPerMinute bpm="61" time="a"/>')
+        + "</Workout>\n",
+        hrv("2025-01-14 07:42:10 -0500", beats("") + '<MetadataEntry key="k" value="v"/>'),
+    ],
+)
+def test_heartbeats_where_python_keeps_none_are_kept_by_neither(record):
+    assert_same(
+        document(
+            record, hrv("2025-01-15 07:42:10 -0500", beats('<InstantaneousBeatsPerMinute bpm="1" time="t"/>'))
+        )
+    )
+
+
 def test_records_in_correlations_and_workouts_are_left_to_python():
     pressure = (
         ' <Correlation type="HKCorrelationTypeIdentifierBloodPressure" sourceName="Cuff" '
