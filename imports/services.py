@@ -49,7 +49,7 @@ logger = logging.getLogger(__name__)
 
 BATCH_ITEMS = 5_000
 PROGRESS_SECONDS = 2.0
-ROLLUP_DAYS_PER_BEAT = 500  # (metric, day) pairs refreshed between two heartbeats
+ROLLUP_DAYS_PER_BEAT = 500  # (metric, day) pairs refreshed in one transaction (the task beats between two)
 READ_AHEAD_BATCHES = 4  # prepared batches held while the writer is busy: a few megabytes
 # How long a batch may wait for another transaction's rows (another import of the same records):
 # past it the batch fails and the job is handed back, rather than two writers waiting on each other.

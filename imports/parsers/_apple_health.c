@@ -12,6 +12,9 @@
  * one of those conditions by a single character, is handed to the Python parser's handlers with
  * its attributes, as pyexpat would hand it. So the Python parser stays the reference: the reader
  * only decides sooner what it would have decided, and tests hold the two to the same output.
+ * Given the parser as `heartbeats`, it also appends an HRV record's heartbeats to the parser's
+ * `beats` list where and as the parser's handler would (`append_heartbeat`): an export holds
+ * hundreds of thousands of them.
  *
  * Hardening: the Python parser has already refused any DTD that declares entities or names an
  * external subset, and cut the DTD out, before the first byte reaches this reader; no entity can be
